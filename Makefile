@@ -1,0 +1,46 @@
+# gompi-kernel — the two commands a newcomer needs:
+#   make run    a Go console on $(RANKS) MPI ranks (installs what it needs)
+#   make test   everything CI runs (installs what it needs)
+export PATH := /usr/local/go/bin:$(PATH)
+export OMPI_ALLOW_RUN_AS_ROOT := 1
+export OMPI_ALLOW_RUN_AS_ROOT_CONFIRM := 1
+
+RANKS ?= 4
+BIN := bin/gompi-kernel
+GOFLAGS_TEST ?=
+
+.PHONY: setup build run install test lint gotest fuzz bench clean
+
+setup:
+	@scripts/setup.sh
+
+build: setup
+	go build -o $(BIN) ./cmd/gompi-kernel
+
+# A console on RANKS ranks through a kernelspec, as a user would start one.
+run: build
+	$(BIN) install --ranks $(RANKS) --name gompi-$(RANKS)
+	jupyter console --kernel gompi-$(RANKS)
+
+# The kernelspec for notebooks, JupyterLab and nbconvert.
+install: build
+	$(BIN) install --ranks $(RANKS)
+
+lint:
+	@fmt=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$fmt" ]; then echo "gofmt needed:"; echo "$$fmt"; exit 1; fi
+	go vet ./...
+
+gotest:
+	go test -count=1 -timeout 15m $(GOFLAGS_TEST) ./...
+
+# The wire decoder must never panic on what arrives from the network.
+fuzz:
+	go test -run '^$$' -fuzz FuzzDecode -fuzztime 20s ./jupyter
+
+test: build lint gotest fuzz
+
+bench: build
+	bench/run.sh
+
+clean:
+	rm -rf bin

@@ -1,0 +1,202 @@
+// Command gompi-kernel is a Jupyter kernel for Go in which every cell runs on
+// every MPI rank. This file holds only the command line: flags, sub-commands
+// and wiring; the kernel lives in package kernel.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/gompi-kernel/gompi-kernel/kernel"
+	"github.com/gompi-kernel/gompi-kernel/kernelspec"
+)
+
+const usage = `gompi-kernel: a Jupyter kernel for Go in which every cell runs on every MPI rank.
+
+Usage:
+  mpirun -n N gompi-kernel [flags]     serve a kernel on N ranks; prints the
+                                       'jupyter console --existing FILE' line to use
+  gompi-kernel [flags]                 the same on one rank (no mpirun needed)
+  gompi-kernel install [flags]         install a kernelspec for JupyterLab,
+                                       notebook, console and nbconvert
+  gompi-kernel uninstall [flags]       remove an installed kernelspec
+  gompi-kernel version                 print the version
+  gompi-kernel help                    this text
+
+Kernel flags:
+  -f, --connection-file FILE  connection file written by a frontend (the
+                              kernelspec passes it); if FILE does not exist it
+                              is written. Default: a new kernel-<id>.json in
+                              the Jupyter runtime dir ($JUPYTER_RUNTIME_DIR)
+  --ip IP                     address to bind when writing the connection
+                              file (default 127.0.0.1)
+  --log-level LEVEL           debug, info, warn or error (default warn); logs go
+                              to stderr
+
+Install flags:
+  --ranks N                   MPI ranks the kernel runs on (default 4; 1 runs
+                              without mpirun)
+  --name NAME                 kernelspec name, for 'jupyter console --kernel NAME'
+                              (default gompi)
+  --display-name TEXT         name shown in a notebook's kernel menu
+  --user                      install for the current user, honouring
+                              $JUPYTER_DATA_DIR (the default)
+  --prefix DIR                install under DIR/share/jupyter instead
+  --mpirun PATH               mpirun to call (default: found on PATH)
+  --log-level LEVEL           log level the kernel is started with
+
+Uninstall flags:
+  --name NAME, --prefix DIR   as for install
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run is the whole command line, returning the exit status, so that tests
+// can drive it without a process.
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 {
+		switch args[0] {
+		case "install":
+			return install(args[1:], stdout, stderr)
+		case "uninstall":
+			return uninstall(args[1:], stdout, stderr)
+		case "version":
+			fmt.Fprintln(stdout, "gompi-kernel", kernel.Version())
+			return 0
+		case "help":
+			fmt.Fprint(stdout, usage)
+			return 0
+		}
+		if !strings.HasPrefix(args[0], "-") {
+			fmt.Fprintf(stderr, "gompi-kernel: unknown command %q\n\n%s", args[0], usage)
+			return 2
+		}
+	}
+	return serve(args, stdout, stderr)
+}
+
+func newFlags(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	return fs
+}
+
+// parse reports a usage error on stderr; it returns the exit status to use
+// when parsing ended the command (help or error), or -1 to go on.
+func parse(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) int {
+	err := fs.Parse(args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		fmt.Fprint(stdout, usage)
+		return 0
+	case err != nil:
+		fmt.Fprintf(stderr, "gompi-kernel: %v\n\n%s", err, usage)
+		return 2
+	case fs.NArg() > 0:
+		fmt.Fprintf(stderr, "gompi-kernel: unexpected argument %q\n\n%s", fs.Arg(0), usage)
+		return 2
+	}
+	return -1
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return l, fmt.Errorf("bad --log-level %q: want debug, info, warn or error", s)
+	}
+	return l, nil
+}
+
+func serve(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("gompi-kernel")
+	var cfg kernel.Config
+	fs.StringVar(&cfg.ConnectionFile, "connection-file", "", "")
+	fs.StringVar(&cfg.ConnectionFile, "f", "", "")
+	fs.StringVar(&cfg.IP, "ip", "127.0.0.1", "")
+	level := fs.String("log-level", "warn", "")
+	if code := parse(fs, args, stdout, stderr); code >= 0 {
+		return code
+	}
+	lvl, err := parseLevel(*level)
+	if err != nil {
+		fmt.Fprintf(stderr, "gompi-kernel: %v\n", err)
+		return 2
+	}
+	cfg.Log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
+	cfg.Hint = stdout
+
+	// SIGTERM (what mpirun and Jupyter send) and SIGINT end the kernel
+	// cleanly: workers told to quit, connection file removed.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	if err := kernel.Run(ctx, cfg); err != nil {
+		cfg.Log.Error("kernel ended with an error", "err", err)
+		fmt.Fprintf(stderr, "gompi-kernel: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+func install(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("install")
+	var o kernelspec.Options
+	fs.IntVar(&o.Ranks, "ranks", 4, "")
+	fs.StringVar(&o.Name, "name", "gompi", "")
+	fs.StringVar(&o.DisplayName, "display-name", "", "")
+	user := fs.Bool("user", false, "")
+	fs.StringVar(&o.Prefix, "prefix", "", "")
+	fs.StringVar(&o.MPIRun, "mpirun", "", "")
+	fs.StringVar(&o.LogLevel, "log-level", "", "")
+	if code := parse(fs, args, stdout, stderr); code >= 0 {
+		return code
+	}
+	if *user && o.Prefix != "" {
+		fmt.Fprintf(stderr, "gompi-kernel: --user and --prefix exclude each other\n\n%s", usage)
+		return 2
+	}
+	if o.Ranks < 1 {
+		fmt.Fprintf(stderr, "gompi-kernel: --ranks must be at least 1\n")
+		return 2
+	}
+	if o.LogLevel != "" {
+		if _, err := parseLevel(o.LogLevel); err != nil {
+			fmt.Fprintf(stderr, "gompi-kernel: %v\n", err)
+			return 2
+		}
+	}
+	dir, err := kernelspec.Install(o)
+	if err != nil {
+		fmt.Fprintf(stderr, "gompi-kernel: install: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "Installed kernelspec %s (%d rank(s)) in %s\n", o.Name, o.Ranks, dir)
+	return 0
+}
+
+func uninstall(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("uninstall")
+	name := fs.String("name", "gompi", "")
+	prefix := fs.String("prefix", "", "")
+	fs.Bool("user", false, "")
+	if code := parse(fs, args, stdout, stderr); code >= 0 {
+		return code
+	}
+	dir, err := kernelspec.Uninstall(*name, *prefix)
+	if err != nil {
+		fmt.Fprintf(stderr, "gompi-kernel: uninstall: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "Removed kernelspec %s from %s\n", *name, dir)
+	return 0
+}

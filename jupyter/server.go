@@ -1,0 +1,504 @@
+package jupyter
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-zeromq/zmq4"
+	"github.com/google/uuid"
+)
+
+// Channel says which socket a message came in on, because the reply must go
+// out on the same one (a control reply sent on shell is never seen by a
+// frontend waiting on control).
+type Channel int
+
+// The five Jupyter channels.
+const (
+	Shell Channel = iota
+	Control
+	Stdin
+	IOPub
+	Heartbeat
+)
+
+// String gives the channel's name as used in the Jupyter docs and in logs.
+func (c Channel) String() string {
+	switch c {
+	case Shell:
+		return "shell"
+	case Control:
+		return "control"
+	case Stdin:
+		return "stdin"
+	case IOPub:
+		return "iopub"
+	case Heartbeat:
+		return "hb"
+	}
+	return fmt.Sprintf("Channel(%d)", int(c))
+}
+
+// Handler is the kernel logic. Handle is called for every authenticated
+// message on shell (one at a time, in order, on the shell goroutine: it may
+// block for as long as a cell runs) and on control (one at a time on a
+// separate goroutine, so interrupt and shutdown get through while shell is
+// busy). Handle runs concurrently with itself across the two channels.
+// The server does not publish busy/idle itself: that is the handler's job,
+// around every request.
+type Handler interface {
+	Handle(req *Request)
+}
+
+// HandlerFunc lets a plain function serve as a Handler (handy in tests).
+type HandlerFunc func(req *Request)
+
+// Handle calls f(req).
+func (f HandlerFunc) Handle(req *Request) { f(req) }
+
+// ErrClosed is returned by sends and Input once the server is closed, so a
+// kernel that is shutting down can tell "no one to talk to" from real errors.
+var ErrClosed = errors.New("jupyter: server closed")
+
+// ErrStdinNotAllowed is returned by Request.Input when the execute_request
+// said allow_stdin=false: the frontend cannot answer, so asking would hang.
+var ErrStdinNotAllowed = errors.New("jupyter: frontend does not accept input requests (allow_stdin is false)")
+
+// sendTimeout bounds a ROUTER send. zmq4 blocks a send on a socket with no
+// connected peer until its timeout (5 minutes by default); a reply for a
+// frontend that has gone away should not stall the kernel that long.
+const sendTimeout = 10 * time.Second
+
+// Server owns the five sockets of one kernel. Create it with Listen, run it
+// with Serve, stop it with Close (or by cancelling Serve's context).
+type Server struct {
+	info    ConnectionInfo
+	log     *slog.Logger
+	signer  *Signer
+	session string // this kernel's session id, in the header of every message it sends
+
+	socks  [5]zmq4.Socket // indexed by Channel
+	sendMu [5]sync.Mutex  // zmq4 sockets are not safe for concurrent Send
+
+	ctx     context.Context // cancelled by Close: Request.Context, Input
+	cancel  context.CancelFunc
+	closeMu sync.Mutex
+	closed  bool
+	bg      sync.WaitGroup // heartbeat and stdin goroutines
+	serving atomic.Bool
+
+	inputMu sync.Mutex
+	waiters []*inputWaiter // pending Request.Input calls, oldest first
+}
+
+type inputWaiter struct {
+	msgID string
+	ch    chan string
+}
+
+// Listen binds all five sockets and starts the heartbeat echo (so the kernel
+// looks alive as soon as it is bound) and the stdin reader. Nothing on shell or
+// control is read until Serve. log may be nil (discard).
+func Listen(info ConnectionInfo, log *slog.Logger) (*Server, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if info.Transport == "" {
+		info.Transport = "tcp"
+	}
+	if info.IP == "" {
+		info.IP = DefaultIP
+	}
+	if err := info.validate(); err != nil {
+		return nil, fmt.Errorf("jupyter: listen: %w", err)
+	}
+	signer, err := NewSigner(info.SignatureScheme, info.Key)
+	if err != nil {
+		return nil, fmt.Errorf("jupyter: listen: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Server{
+		info:    info,
+		log:     log,
+		signer:  signer,
+		session: uuid.NewString(),
+		ctx:     ctx,
+		cancel:  cancel,
+	}
+	// zmq4 reports failed ZMTP handshakes (e.g. a port scanner) through a
+	// *log.Logger; route them to slog instead of stderr.
+	zlog := slog.NewLogLogger(log.With("component", "zmq4").Handler(), slog.LevelWarn)
+	opts := []zmq4.Option{zmq4.WithLogger(zlog), zmq4.WithTimeout(sendTimeout)}
+	// The sockets get a background context: their life is ended by Close,
+	// not by a caller's context.
+	bg := context.Background()
+	s.socks[Shell] = zmq4.NewRouter(bg, opts...)
+	s.socks[Control] = zmq4.NewRouter(bg, opts...)
+	s.socks[Stdin] = zmq4.NewRouter(bg, opts...)
+	s.socks[IOPub] = zmq4.NewPub(bg, opts...)
+	s.socks[Heartbeat] = zmq4.NewRouter(bg, opts...)
+	ports := [5]int{info.ShellPort, info.ControlPort, info.StdinPort, info.IOPubPort, info.HBPort}
+	for ch, sock := range s.socks {
+		ep := info.endpoint(ports[ch])
+		if err := sock.Listen(ep); err != nil {
+			s.closeSockets()
+			cancel()
+			return nil, fmt.Errorf("jupyter: listen: bind %s socket on %s: %w", Channel(ch), ep, err)
+		}
+	}
+	s.bg.Add(2)
+	go s.heartbeat()
+	go s.stdinLoop()
+	log.Debug("jupyter: listening", "ip", info.IP, "shell", info.ShellPort, "iopub", info.IOPubPort,
+		"stdin", info.StdinPort, "control", info.ControlPort, "hb", info.HBPort)
+	return s, nil
+}
+
+// Session is the kernel's session id, sent in the header of all its messages.
+func (s *Server) Session() string { return s.session }
+
+// Info returns the connection info the server was bound with.
+func (s *Server) Info() ConnectionInfo { return s.info }
+
+// Serve dispatches shell and control requests to h until ctx is done or the
+// server is closed, then closes the server and returns once its shell and
+// control goroutines have ended, which includes waiting for Handle calls in
+// progress (they can notice via Request.Context). It returns nil after Close,
+// ctx.Err() after cancellation. It may be called only once.
+func (s *Server) Serve(ctx context.Context, h Handler) error {
+	if !s.serving.CompareAndSwap(false, true) {
+		return errors.New("jupyter: Serve called twice")
+	}
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); s.requestLoop(Shell, h) }()
+	go func() { defer wg.Done(); s.requestLoop(Control, h) }()
+	var err error
+	select {
+	case <-ctx.Done():
+		err = ctx.Err()
+	case <-s.ctx.Done():
+	}
+	s.Close()
+	wg.Wait()
+	return err
+}
+
+// Close closes the sockets and wakes everything waiting on the server
+// (Serve, Input, Request.Context). Safe to call more than once and from
+// inside a Handler (e.g. after replying to shutdown_request).
+func (s *Server) Close() error {
+	s.closeMu.Lock()
+	if s.closed {
+		s.closeMu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.closeMu.Unlock()
+	s.cancel()
+	err := s.closeSockets()
+	s.bg.Wait()
+	return err
+}
+
+// closeSockets closes every socket, taking its send lock so that no send is
+// in flight inside zmq4 while it is torn down.
+func (s *Server) closeSockets() error {
+	var first error
+	for ch, sock := range s.socks {
+		if sock == nil {
+			continue
+		}
+		s.sendMu[ch].Lock()
+		err := sock.Close()
+		s.sendMu[ch].Unlock()
+		if err != nil && first == nil {
+			first = fmt.Errorf("jupyter: close %s socket: %w", Channel(ch), err)
+		}
+	}
+	return first
+}
+
+func (s *Server) isClosed() bool {
+	s.closeMu.Lock()
+	defer s.closeMu.Unlock()
+	return s.closed
+}
+
+// recv reads the next zmq message on ch. ok is false when the server is closed.
+func (s *Server) recv(ch Channel) (zmq4.Msg, bool) {
+	for {
+		msg, err := s.socks[ch].Recv()
+		if s.ctx.Err() != nil {
+			return zmq4.Msg{}, false
+		}
+		if err != nil {
+			// zmq4 only fails Recv when the socket is closing; do not spin
+			// if it ever fails otherwise.
+			s.log.Warn("jupyter: receive failed", "channel", ch.String(), "err", err)
+			select {
+			case <-s.ctx.Done():
+				return zmq4.Msg{}, false
+			case <-time.After(50 * time.Millisecond):
+			}
+			continue
+		}
+		if msg.Type == zmq4.CmdMsg {
+			// zmq4's ROUTER hands ZMTP commands (e.g. PING) up as messages.
+			continue
+		}
+		return msg, true
+	}
+}
+
+// decode authenticates frames; failures are logged and reported as nil.
+func (s *Server) decode(ch Channel, frames [][]byte) *Message {
+	m, err := s.signer.Decode(frames)
+	if err != nil {
+		s.log.Warn("jupyter: dropping message", "channel", ch.String(), "frames", len(frames), "reason", err)
+		return nil
+	}
+	return m
+}
+
+// requestLoop serves one ROUTER channel: one request at a time, in order.
+func (s *Server) requestLoop(ch Channel, h Handler) {
+	for {
+		zm, ok := s.recv(ch)
+		if !ok {
+			return
+		}
+		m := s.decode(ch, zm.Frames)
+		if m == nil {
+			continue
+		}
+		s.log.Debug("jupyter: request", "channel", ch.String(), "type", string(m.Header.MsgType), "msg_id", m.Header.MsgID)
+		s.dispatch(h, &Request{srv: s, ch: ch, msg: m})
+	}
+}
+
+// dispatch runs the handler, turning a panic into a log entry: one bad request
+// should not kill a kernel holding hours of state.
+func (s *Server) dispatch(h Handler, req *Request) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.log.Error("jupyter: handler panicked", "channel", req.ch.String(),
+				"type", string(req.msg.Header.MsgType), "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+		}
+	}()
+	h.Handle(req)
+}
+
+// heartbeat echoes every message back to its sender. It touches nothing but
+// its own socket, so it keeps answering while a cell runs.
+func (s *Server) heartbeat() {
+	defer s.bg.Done()
+	for {
+		msg, ok := s.recv(Heartbeat)
+		if !ok {
+			return
+		}
+		s.sendMu[Heartbeat].Lock()
+		err := s.socks[Heartbeat].SendMulti(zmq4.NewMsgFrom(msg.Frames...))
+		s.sendMu[Heartbeat].Unlock()
+		if err != nil && s.ctx.Err() == nil {
+			s.log.Warn("jupyter: heartbeat echo failed", "err", err)
+		}
+	}
+}
+
+// stdinLoop routes input_reply messages to the Request.Input waiting for them.
+func (s *Server) stdinLoop() {
+	defer s.bg.Done()
+	for {
+		zm, ok := s.recv(Stdin)
+		if !ok {
+			return
+		}
+		m := s.decode(Stdin, zm.Frames)
+		if m == nil {
+			continue
+		}
+		if m.Header.MsgType != MsgInputReply {
+			s.log.Warn("jupyter: dropping unexpected stdin message", "type", string(m.Header.MsgType))
+			continue
+		}
+		var reply InputReply
+		if err := json.Unmarshal(m.Content, &reply); err != nil {
+			s.log.Warn("jupyter: dropping input_reply", "reason", err)
+			continue
+		}
+		if !s.deliverInput(m.ParentHeader.MsgID, reply.Value) {
+			s.log.Warn("jupyter: input_reply with nobody waiting", "parent", m.ParentHeader.MsgID)
+		}
+	}
+}
+
+// deliverInput hands value to the waiter whose input_request is parentID.
+// jupyter_client's BlockingKernelClient.input sends its reply without a
+// parent header, so an empty parentID goes to the oldest waiter.
+func (s *Server) deliverInput(parentID, value string) bool {
+	s.inputMu.Lock()
+	defer s.inputMu.Unlock()
+	for i, w := range s.waiters {
+		if parentID == "" || w.msgID == parentID {
+			s.waiters = append(s.waiters[:i], s.waiters[i+1:]...)
+			w.ch <- value // buffered, never blocks
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Server) removeWaiter(w *inputWaiter) {
+	s.inputMu.Lock()
+	defer s.inputMu.Unlock()
+	for i, x := range s.waiters {
+		if x == w {
+			s.waiters = append(s.waiters[:i], s.waiters[i+1:]...)
+			return
+		}
+	}
+}
+
+// newMessage builds an outgoing message in this kernel's session.
+func (s *Server) newMessage(t MsgType, parent *Message, content any, metadata map[string]any) (*Message, error) {
+	raw, err := marshalContent(content)
+	if err != nil {
+		return nil, fmt.Errorf("jupyter: encode %s content: %w", t, err)
+	}
+	username := "kernel"
+	m := &Message{Metadata: metadata, Content: raw}
+	if parent != nil {
+		m.ParentHeader = parent.Header
+		if parent.Header.Username != "" {
+			username = parent.Header.Username
+		}
+	}
+	m.Header = NewHeader(t, s.session, username)
+	return m, nil
+}
+
+func marshalContent(content any) (json.RawMessage, error) {
+	switch c := content.(type) {
+	case nil:
+		return json.RawMessage("{}"), nil
+	case json.RawMessage:
+		return c, nil
+	case []byte:
+		return json.RawMessage(c), nil
+	}
+	return json.Marshal(content)
+}
+
+// send encodes m and writes it on ch under the channel's send lock.
+func (s *Server) send(ch Channel, m *Message) error {
+	frames, err := s.signer.Encode(m)
+	if err != nil {
+		return err
+	}
+	s.sendMu[ch].Lock()
+	defer s.sendMu[ch].Unlock()
+	if s.isClosed() {
+		return fmt.Errorf("jupyter: send %s on %s: %w", m.Header.MsgType, ch, ErrClosed)
+	}
+	if err := s.socks[ch].SendMulti(zmq4.NewMsgFrom(frames...)); err != nil {
+		return fmt.Errorf("jupyter: send %s on %s: %w", m.Header.MsgType, ch, err)
+	}
+	return nil
+}
+
+// Publish broadcasts a message on iopub. parent may be nil for messages that
+// answer nothing (the "starting" status); otherwise frontends attach the
+// output to the parent's cell.
+func (s *Server) Publish(parent *Message, t MsgType, content any, metadata map[string]any) error {
+	m, err := s.newMessage(t, parent, content, metadata)
+	if err != nil {
+		return err
+	}
+	// The topic frame; subscribers (jupyter_client subscribes to "") ignore
+	// it, ipykernel uses the same shape.
+	m.Identities = [][]byte{[]byte("kernel." + s.session + "." + string(t))}
+	return s.send(IOPub, m)
+}
+
+// Request is one authenticated message from a frontend on shell or control,
+// with what is needed to answer it.
+type Request struct {
+	srv *Server
+	ch  Channel
+	msg *Message
+}
+
+// Channel is where the request arrived, and where Reply answers.
+func (r *Request) Channel() Channel { return r.ch }
+
+// Msg is the decoded request.
+func (r *Request) Msg() *Message { return r.msg }
+
+// Context is cancelled when the server closes, so a long handler (a running
+// cell) can stop when the kernel goes away.
+func (r *Request) Context() context.Context { return r.srv.ctx }
+
+// Server gives handlers access to server-wide publishing (e.g. from goroutines
+// that outlive the request).
+func (r *Request) Server() *Server { return r.srv }
+
+// Reply answers the request on the channel it came in on, routed to the
+// requesting frontend (its identities), with the request as parent.
+func (r *Request) Reply(t MsgType, content any, metadata map[string]any) error {
+	m, err := r.srv.newMessage(t, r.msg, content, metadata)
+	if err != nil {
+		return err
+	}
+	m.Identities = r.msg.Identities
+	return r.srv.send(r.ch, m)
+}
+
+// Publish broadcasts on iopub with this request as parent, so the output lands
+// in the request's cell.
+func (r *Request) Publish(t MsgType, content any, metadata map[string]any) error {
+	return r.srv.Publish(r.msg, t, content, metadata)
+}
+
+// Input asks the requesting frontend for a line of text (input_request on
+// stdin, routed by the request's identities) and waits for the answer, for
+// ctx, or for the server to close. It returns ErrStdinNotAllowed without
+// asking when the execute_request forbade stdin.
+func (r *Request) Input(ctx context.Context, prompt string, password bool) (string, error) {
+	if r.msg.Header.MsgType == MsgExecuteRequest {
+		var ex ExecuteRequest
+		if err := json.Unmarshal(r.msg.Content, &ex); err == nil && !ex.AllowStdin {
+			return "", ErrStdinNotAllowed
+		}
+	}
+	s := r.srv
+	m, err := s.newMessage(MsgInputRequest, r.msg, InputRequest{Prompt: prompt, Password: password}, nil)
+	if err != nil {
+		return "", err
+	}
+	m.Identities = r.msg.Identities
+	w := &inputWaiter{msgID: m.Header.MsgID, ch: make(chan string, 1)}
+	s.inputMu.Lock()
+	s.waiters = append(s.waiters, w)
+	s.inputMu.Unlock()
+	defer s.removeWaiter(w)
+	if err := s.send(Stdin, m); err != nil {
+		return "", err
+	}
+	select {
+	case v := <-w.ch:
+		return v, nil
+	case <-ctx.Done():
+		return "", fmt.Errorf("jupyter: waiting for input: %w", ctx.Err())
+	case <-s.ctx.Done():
+		return "", fmt.Errorf("jupyter: waiting for input: %w", ErrClosed)
+	}
+}

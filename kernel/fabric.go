@@ -1,0 +1,203 @@
+package kernel
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/gompi-kernel/gompi-kernel/mpi"
+)
+
+// Message tags on the kernel's communicators. Each communicator carries one
+// kind of traffic, so the tags only guard against mistakes.
+const (
+	tagEvent     = 1
+	tagInterrupt = 2
+)
+
+// Fabric is the kernel's own MPI traffic, kept apart from anything a cell
+// does: every communicator here is a duplicate of MPI_COMM_WORLD that user
+// code never sees, so a cell's Recv(AnySource) cannot swallow a kernel
+// message and a kernel probe cannot steal a cell's.
+type Fabric struct {
+	world *mpi.Comm
+	cmd   *mpi.Comm // rank 0 → workers: commands, as two broadcasts (length, body)
+	up    *mpi.Comm // workers → rank 0: output and results
+	intr  *mpi.Comm // rank 0 → workers: interrupts, point to point
+	cells *mpi.Comm // the base from which the cells' World is made
+
+	rank, size int
+
+	// idle waits long between polls (an idle rank must rest); busy waits
+	// short (a cell is running, latency matters more than a few wakeups).
+	idle, busy mpi.Poller
+
+	sendMu sync.Mutex // keeps one rank's events in the order they were posted
+}
+
+// NewFabric duplicates MPI_COMM_WORLD for each kind of kernel traffic. It is
+// collective: every rank calls it at start, in the same order.
+func NewFabric() (*Fabric, error) {
+	world := mpi.WorldComm()
+	f := &Fabric{
+		world: world,
+		rank:  world.Rank(),
+		size:  world.Size(),
+		idle:  mpi.Poller{Spin: 50, Min: 50 * time.Microsecond, Max: 10 * time.Millisecond},
+		busy:  mpi.Poller{Spin: 200, Min: 20 * time.Microsecond, Max: time.Millisecond},
+	}
+	for _, c := range []**mpi.Comm{&f.cmd, &f.up, &f.intr, &f.cells} {
+		d, err := world.Dup()
+		if err != nil {
+			return nil, fmt.Errorf("duplicate MPI_COMM_WORLD: %w", err)
+		}
+		*c = d
+	}
+	return f, nil
+}
+
+// Rank is this process's rank in MPI_COMM_WORLD.
+func (f *Fabric) Rank() int { return f.rank }
+
+// Size is the number of ranks.
+func (f *Fabric) Size() int { return f.size }
+
+// CellBase is the communicator from which the cells' World is duplicated.
+func (f *Fabric) CellBase() *mpi.Comm { return f.cells }
+
+// wait polls a request until it completes or ctx ends.
+func wait(ctx context.Context, p *mpi.Poller, r *mpi.Request) error {
+	return p.Wait(ctx, r.Test)
+}
+
+// Broadcast sends a command from rank 0 to every worker. A broadcast rather
+// than N-1 sends: the fan-out is a tree inside MPI, not a loop here.
+func (f *Fabric) Broadcast(ctx context.Context, c command) error {
+	if f.size == 1 {
+		return nil
+	}
+	body, err := encode(c)
+	if err != nil {
+		return err
+	}
+	var hdr [8]byte
+	binary.LittleEndian.PutUint64(hdr[:], uint64(len(body)))
+	if err := f.bcast(ctx, &f.busy, hdr[:]); err != nil {
+		return fmt.Errorf("broadcast %v header: %w", c.Kind, err)
+	}
+	if err := f.bcast(ctx, &f.busy, body); err != nil {
+		return fmt.Errorf("broadcast %v: %w", c.Kind, err)
+	}
+	return nil
+}
+
+// NextCommand waits, resting, for rank 0's next command. Workers only.
+func (f *Fabric) NextCommand(ctx context.Context) (command, error) {
+	var hdr [8]byte
+	if err := f.bcast(ctx, &f.idle, hdr[:]); err != nil {
+		return command{}, fmt.Errorf("wait for command: %w", err)
+	}
+	n := binary.LittleEndian.Uint64(hdr[:])
+	if n > 1<<31 {
+		return command{}, fmt.Errorf("wait for command: implausible length %d", n)
+	}
+	body := make([]byte, n)
+	if err := f.bcast(ctx, &f.busy, body); err != nil {
+		return command{}, fmt.Errorf("receive command: %w", err)
+	}
+	return decode[command](body)
+}
+
+func (f *Fabric) bcast(ctx context.Context, p *mpi.Poller, buf []byte) error {
+	r, err := f.cmd.Ibcast(buf, 0)
+	if err != nil {
+		return err
+	}
+	return wait(ctx, p, r)
+}
+
+// Send reports an event from a worker to rank 0. It returns once MPI is done
+// with the buffer; that is also what gives large output its back-pressure.
+func (f *Fabric) Send(ctx context.Context, e event) error {
+	b, err := encode(e)
+	if err != nil {
+		return err
+	}
+	f.sendMu.Lock()
+	r, err := f.up.Isend(b, 0, tagEvent)
+	f.sendMu.Unlock()
+	if err != nil {
+		return fmt.Errorf("send %v event: %w", e.Kind, err)
+	}
+	return wait(ctx, &f.busy, r)
+}
+
+// Receive waits for the next event from any worker. Rank 0 only.
+func (f *Fabric) Receive(ctx context.Context) (event, error) {
+	var in *mpi.Incoming
+	err := f.idle.Wait(ctx, func() (bool, error) {
+		m, ok, err := f.up.Probe(mpi.AnySource, tagEvent)
+		if ok {
+			in = m
+		}
+		return ok, err
+	})
+	if err != nil {
+		return event{}, fmt.Errorf("wait for event: %w", err)
+	}
+	b, _, _, err := in.Recv()
+	if err != nil {
+		return event{}, fmt.Errorf("receive event: %w", err)
+	}
+	return decode[event](b)
+}
+
+// Interrupt asks the given workers to interrupt cell seq. It does not wait
+// for them to act; their evDone says when they have.
+func (f *Fabric) Interrupt(ctx context.Context, seq uint64, ranks []int) error {
+	b, err := encode(interrupt{Seq: seq})
+	if err != nil {
+		return err
+	}
+	reqs := make([]*mpi.Request, 0, len(ranks))
+	for _, r := range ranks {
+		if r == 0 {
+			continue
+		}
+		q, err := f.intr.Isend(b, r, tagInterrupt)
+		if err != nil {
+			return fmt.Errorf("send interrupt to rank %d: %w", r, err)
+		}
+		reqs = append(reqs, q)
+	}
+	for _, q := range reqs {
+		if err := wait(ctx, &f.busy, q); err != nil {
+			return fmt.Errorf("send interrupt: %w", err)
+		}
+	}
+	return nil
+}
+
+// PendingInterrupt reports whether an interrupt for cell seq has arrived,
+// consuming any stale interrupts for earlier cells on the way. Workers only.
+func (f *Fabric) PendingInterrupt(seq uint64) (bool, error) {
+	for {
+		m, ok, err := f.intr.Probe(0, tagInterrupt)
+		if err != nil || !ok {
+			return false, err
+		}
+		b, _, _, err := m.Recv()
+		if err != nil {
+			return false, fmt.Errorf("receive interrupt: %w", err)
+		}
+		in, err := decode[interrupt](b)
+		if err != nil {
+			return false, err
+		}
+		if in.Seq == seq {
+			return true, nil
+		}
+	}
+}

@@ -1,0 +1,95 @@
+package kernel
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/gompi-kernel/gompi-kernel/kernel/session"
+)
+
+// foldErrors makes ONE error out of the failures of all ranks: frontends and
+// jupyter_kernel_test expect a single error message per cell, and a user
+// needs to see at a glance which ranks failed and whether they failed alike.
+// Ranks that the coordinator interrupted because they were stuck after
+// another rank's failure are named separately: they are victims, not causes.
+func foldErrors(reports []doneReport, stuck []int) *session.Error {
+	isStuck := map[int]bool{}
+	for _, r := range stuck {
+		isStuck[r] = true
+	}
+	type group struct {
+		err   *session.Error
+		ranks []int
+	}
+	var groups []*group
+	for rank, r := range reports {
+		if r.Err == nil || isStuck[rank] {
+			continue
+		}
+		var g *group
+		for _, h := range groups {
+			if h.err.Name == r.Err.Name && h.err.Value == r.Err.Value {
+				g = h
+				break
+			}
+		}
+		if g == nil {
+			g = &group{err: r.Err}
+			groups = append(groups, g)
+		}
+		g.ranks = append(g.ranks, rank)
+	}
+	if len(groups) == 0 && len(stuck) == 0 {
+		return nil
+	}
+	if len(reports) == 1 && len(groups) == 1 {
+		return groups[0].err
+	}
+
+	out := &session.Error{Name: "Interrupted"}
+	var values []string
+	for i, g := range groups {
+		if i == 0 {
+			out.Name = g.err.Name
+		}
+		head := fmt.Sprintf("%s: %s", rankList(g.ranks), g.err.Value)
+		values = append(values, head)
+		out.Traceback = append(out.Traceback, fmt.Sprintf("%s: %s: %s", rankList(g.ranks), g.err.Name, g.err.Value))
+		for _, line := range g.err.Traceback {
+			out.Traceback = append(out.Traceback, "    "+line)
+		}
+	}
+	if len(stuck) > 0 {
+		note := fmt.Sprintf("%s still running %v after the failure (waiting for it in a collective?) and interrupted",
+			rankList(stuck), stuckGrace)
+		if len(groups) == 0 {
+			note = fmt.Sprintf("%s did not finish and were interrupted", rankList(stuck))
+		}
+		values = append(values, note)
+		out.Traceback = append(out.Traceback, note)
+	}
+	out.Value = strings.Join(values, "; ")
+	return out
+}
+
+// rankList names ranks compactly: "rank 2", "ranks 0-3", "ranks 1,3,5-7".
+func rankList(ranks []int) string {
+	if len(ranks) == 1 {
+		return "rank " + strconv.Itoa(ranks[0])
+	}
+	var parts []string
+	for i := 0; i < len(ranks); {
+		j := i
+		for j+1 < len(ranks) && ranks[j+1] == ranks[j]+1 {
+			j++
+		}
+		if j == i {
+			parts = append(parts, strconv.Itoa(ranks[i]))
+		} else {
+			parts = append(parts, fmt.Sprintf("%d-%d", ranks[i], ranks[j]))
+		}
+		i = j + 1
+	}
+	return "ranks " + strings.Join(parts, ",")
+}

@@ -1,0 +1,43 @@
+package kernel
+
+import (
+	"context"
+
+	"github.com/gompi-kernel/gompi-kernel/kernel/session"
+)
+
+// Interpreter is the narrow interface between the request handlers (Kernel)
+// and whatever runs the code: the handlers deal in Jupyter messages, busy and
+// idle, counts and history; the Interpreter deals in code, ranks and output.
+// On rank 0 the Coordinator implements it over all MPI ranks.
+type Interpreter interface {
+	// Execute runs a cell. Output produced while it runs goes to out; the
+	// returned Outcome holds the cell's value (rank 0's) or ONE error that
+	// speaks for every rank that failed.
+	Execute(ctx context.Context, code string, out Output) Outcome
+	// Complete offers completions at cursor (in code points).
+	Complete(code string, cursor int) session.Completion
+	// Inspect describes the name at cursor (in code points).
+	Inspect(code string, cursor, detail int) (map[string]any, bool)
+	// IsComplete tells a console whether to run the code or ask for more.
+	IsComplete(code string) (status, indent string)
+	// Interrupt stops the running cell on every rank; no-op when idle.
+	Interrupt()
+	// Shutdown ends the workers' event loops.
+	Shutdown(ctx context.Context) error
+	// Banner is the line a console prints on connecting.
+	Banner() string
+}
+
+// Output is where a running cell's output goes: the kernel publishes it on
+// iopub as the child of the execute_request.
+type Output interface {
+	Stream(name, text string, metadata map[string]any)
+	Display(data, metadata map[string]any)
+}
+
+// Outcome is how a cell ended, folded over all ranks.
+type Outcome struct {
+	Data map[string]any // the value of the cell's last expression on rank 0; nil if none
+	Err  *session.Error // nil when every rank succeeded
+}

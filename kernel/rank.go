@@ -1,0 +1,104 @@
+package kernel
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/traefik/yaegi/interp"
+
+	"github.com/gompi-kernel/gompi-kernel/kernel/session"
+	"github.com/gompi-kernel/gompi-kernel/mpi"
+)
+
+// Sink receives what a cell shows while it runs: on rank 0 it publishes
+// straight to the frontend, on a worker it forwards to rank 0.
+type Sink interface {
+	Stream(name, text string)
+	Display(data, metadata map[string]any)
+}
+
+// Rank is what every rank holds alike: its interpreter session and the
+// cells' MPI world. Keeping it identical on all ranks is what lets a
+// variable defined in one cell exist everywhere.
+type Rank struct {
+	world *mpi.World
+	sess  *session.Session
+
+	mu   sync.Mutex
+	sink Sink // where the running (or last) cell's output goes
+}
+
+// NewRank builds this rank's interpreter with the cell-side packages
+// pre-imported. It is collective (the World duplicates a communicator).
+func NewRank(f *Fabric) (*Rank, error) {
+	world, err := mpi.NewWorld(f.CellBase())
+	if err != nil {
+		return nil, fmt.Errorf("cells' MPI world: %w", err)
+	}
+	r := &Rank{world: world}
+	sess, err := session.New(session.Options{
+		Rank:      f.Rank(),
+		Size:      f.Size(),
+		Exports:   interp.Exports{"gompi/mpi/mpi": world.Symbols()},
+		PreImport: []string{"gompi/mpi"},
+		Stdout:    streamWriter{r, "stdout"},
+		Stderr:    streamWriter{r, "stderr"},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("interpreter: %w", err)
+	}
+	r.sess = sess
+	return r, nil
+}
+
+// Session is this rank's interpreter (rank 0 answers completion and
+// inspection from it: all ranks hold the same definitions).
+func (r *Rank) Session() *session.Session { return r.sess }
+
+// Execute runs one cell on this rank, sending its output to sink.
+func (r *Rank) Execute(ctx context.Context, code string, sink Sink) doneReport {
+	r.setSink(sink)
+	r.world.Bind(ctx)
+	start := time.Now()
+	res := r.sess.Execute(ctx, code)
+	return doneReport{
+		Data:    res.Data,
+		Err:     res.Err,
+		Dirty:   r.world.Dirty(),
+		Seconds: time.Since(start).Seconds(),
+	}
+}
+
+// Renew replaces the cells' communicator; collective.
+func (r *Rank) Renew() error { return r.world.Renew() }
+
+// Reset gives this rank a fresh interpreter.
+func (r *Rank) Reset() error { return r.sess.Reset() }
+
+func (r *Rank) setSink(s Sink) {
+	r.mu.Lock()
+	r.sink = s
+	r.mu.Unlock()
+}
+
+func (r *Rank) currentSink() Sink {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.sink
+}
+
+// streamWriter hands the interpreter's output to whichever cell is current.
+// Output of a goroutine that outlives its cell goes with the latest cell.
+type streamWriter struct {
+	r    *Rank
+	name string
+}
+
+func (w streamWriter) Write(p []byte) (int, error) {
+	if s := w.r.currentSink(); s != nil {
+		s.Stream(w.name, string(p))
+	}
+	return len(p), nil
+}

@@ -1,0 +1,138 @@
+package session
+
+import (
+	"fmt"
+	"io"
+	"log"
+	"os"
+	"reflect"
+	"sync"
+	"time"
+
+	"github.com/traefik/yaegi/interp"
+	"github.com/traefik/yaegi/stdlib"
+)
+
+// exitSignal is the panic value of os.Exit and log.Fatal in a cell: the
+// process must survive a cell calling them, so they unwind the cell instead
+// and Execute reports Err{Name: "Exit"}.
+type exitSignal struct{ code int }
+
+func (e exitSignal) String() string { return fmt.Sprintf("exit status %d", e.code) }
+
+// interrupter hands out the channel closed at the next interrupt. Compiled
+// functions offered to cells that may block (time.Sleep) select on it, since
+// yaegi can only stop interpreted code.
+type interrupter struct {
+	mu sync.Mutex
+	ch chan struct{}
+}
+
+func newInterrupter() *interrupter { return &interrupter{ch: make(chan struct{})} }
+
+// current returns the channel closed at the next interrupt.
+func (i *interrupter) current() <-chan struct{} {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return i.ch
+}
+
+// fire wakes everything waiting on the current channel and arms a new one.
+func (i *interrupter) fire() {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	close(i.ch)
+	i.ch = make(chan struct{})
+}
+
+// sleep is time.Sleep for cells: it returns early on an interrupt (the
+// interpreter then stops the cell at its next step).
+func (i *interrupter) sleep(d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-i.current():
+	}
+}
+
+// cellLogger replaces *log.Logger for cells (yaegi already replaces it with
+// its own wrapper type, whose Fatal panics with a plain message); Fatal* here
+// end the cell with an exit status like the real ones end a program.
+type cellLogger struct{ l *log.Logger }
+
+// The methods mirror *log.Logger.
+
+func (c *cellLogger) Fatal(v ...any)                 { _ = c.l.Output(2, fmt.Sprint(v...)); panic(exitSignal{1}) }
+func (c *cellLogger) Fatalf(f string, v ...any)      { _ = c.l.Output(2, fmt.Sprintf(f, v...)); panic(exitSignal{1}) }
+func (c *cellLogger) Fatalln(v ...any)               { _ = c.l.Output(2, fmt.Sprintln(v...)); panic(exitSignal{1}) }
+func (c *cellLogger) Flags() int                     { return c.l.Flags() }
+func (c *cellLogger) Output(d int, s string) error   { return c.l.Output(d+1, s) }
+func (c *cellLogger) Panic(v ...any)                 { c.l.Panic(v...) }
+func (c *cellLogger) Panicf(f string, v ...any)      { c.l.Panicf(f, v...) }
+func (c *cellLogger) Panicln(v ...any)               { c.l.Panicln(v...) }
+func (c *cellLogger) Prefix() string                 { return c.l.Prefix() }
+func (c *cellLogger) Print(v ...any)                 { c.l.Print(v...) }
+func (c *cellLogger) Printf(f string, v ...any)      { c.l.Printf(f, v...) }
+func (c *cellLogger) Println(v ...any)               { c.l.Println(v...) }
+func (c *cellLogger) SetFlags(flag int)              { c.l.SetFlags(flag) }
+func (c *cellLogger) SetOutput(w io.Writer)          { c.l.SetOutput(w) }
+func (c *cellLogger) SetPrefix(p string)             { c.l.SetPrefix(p) }
+func (c *cellLogger) Writer() io.Writer              { return c.l.Writer() }
+func (c *cellLogger) outputFrom(depth int, s string) { _ = c.l.Output(depth+1, s) }
+
+// overrides returns the symbols that replace yaegi's stdlib ones in a
+// session: the standard streams are the capture pipes, exiting ends the cell
+// rather than the process, and sleeping obeys interrupts.
+//
+// yaegi's own stderr (Options.Stderr) is not the user's stderr: yaegi prints
+// its panic trace lines there, and they belong in the error's traceback.
+func overrides(stdin, stdout, stderr *os.File, intr *interrupter) interp.Exports {
+	std := &cellLogger{log.New(stderr, "", log.LstdFlags)}
+	logs := map[string]reflect.Value{
+		"Default": reflect.ValueOf(func() *cellLogger { return std }),
+		"New": reflect.ValueOf(func(out io.Writer, prefix string, flag int) *cellLogger {
+			return &cellLogger{log.New(out, prefix, flag)}
+		}),
+		"Logger":    reflect.ValueOf((*cellLogger)(nil)),
+		"Fatal":     reflect.ValueOf(func(v ...any) { std.outputFrom(2, fmt.Sprint(v...)); panic(exitSignal{1}) }),
+		"Fatalf":    reflect.ValueOf(func(f string, v ...any) { std.outputFrom(2, fmt.Sprintf(f, v...)); panic(exitSignal{1}) }),
+		"Fatalln":   reflect.ValueOf(func(v ...any) { std.outputFrom(2, fmt.Sprintln(v...)); panic(exitSignal{1}) }),
+		"Flags":     reflect.ValueOf(std.Flags),
+		"Output":    reflect.ValueOf(func(d int, s string) error { return std.l.Output(d+1, s) }),
+		"Panic":     reflect.ValueOf(std.Panic),
+		"Panicf":    reflect.ValueOf(std.Panicf),
+		"Panicln":   reflect.ValueOf(std.Panicln),
+		"Prefix":    reflect.ValueOf(std.Prefix),
+		"Print":     reflect.ValueOf(std.Print),
+		"Printf":    reflect.ValueOf(std.Printf),
+		"Println":   reflect.ValueOf(std.Println),
+		"SetFlags":  reflect.ValueOf(std.SetFlags),
+		"SetOutput": reflect.ValueOf(std.SetOutput),
+		"SetPrefix": reflect.ValueOf(std.SetPrefix),
+		"Writer":    reflect.ValueOf(std.Writer),
+	}
+	// Interpreted values passed to these functions must be wrapped so that
+	// their String/Format methods are seen, as yaegi does for fmt.Print*.
+	stringers := stdlib.MapTypes[reflect.ValueOf(fmt.Print)]
+	mapTypes := map[reflect.Value][]reflect.Type{}
+	for _, name := range []string{"Fatal", "Fatalf", "Fatalln", "Panic", "Panicf", "Panicln", "Print", "Printf", "Println"} {
+		mapTypes[logs[name]] = stringers
+	}
+	return interp.Exports{
+		".": {"MapTypes": reflect.ValueOf(mapTypes)},
+		"os/os": {
+			"Stdin":  reflect.ValueOf(&stdin).Elem(),
+			"Stdout": reflect.ValueOf(&stdout).Elem(),
+			"Stderr": reflect.ValueOf(&stderr).Elem(),
+			"Exit":   reflect.ValueOf(func(code int) { panic(exitSignal{code}) }),
+		},
+		"log/log": logs,
+		"time/time": {
+			"Sleep": reflect.ValueOf(intr.sleep),
+		},
+	}
+}

@@ -1,0 +1,93 @@
+package kernel
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/gompi-kernel/gompi-kernel/kernel/session"
+)
+
+// commandKind says what rank 0 asks of the workers. It is an int, not a
+// string, so that a typo is a compile error rather than a silently ignored
+// command.
+type commandKind int
+
+const (
+	cmdExecute commandKind = iota + 1 // run a cell on the ranks named in Ranks (all when empty)
+	cmdRenew                          // replace the cells' communicator (after an interrupt)
+	cmdReset                          // fresh interpreter on every rank
+	cmdQuit                           // leave the event loop, finalize MPI
+)
+
+func (k commandKind) String() string {
+	switch k {
+	case cmdExecute:
+		return "execute"
+	case cmdRenew:
+		return "renew"
+	case cmdReset:
+		return "reset"
+	case cmdQuit:
+		return "quit"
+	}
+	return fmt.Sprintf("command(%d)", int(k))
+}
+
+// command travels from rank 0 to every worker over the command communicator.
+type command struct {
+	Kind commandKind `json:"kind"`
+	Seq  uint64      `json:"seq"`            // identifies the cell, so late events and interrupts can be told apart
+	Code string      `json:"code,omitempty"` // the cell, for cmdExecute
+}
+
+// eventKind says what a worker reports to rank 0.
+type eventKind int
+
+const (
+	evStream  eventKind = iota + 1 // a chunk of stdout or stderr
+	evDisplay                      // rich output (display_data / update_display_data)
+	evDone                         // the cell ended on this rank
+)
+
+// event travels from a worker to rank 0 over the upward communicator. MPI
+// keeps messages between one pair of ranks in order, so a rank's evDone
+// always arrives after all of its output for the same cell.
+type event struct {
+	Kind     eventKind      `json:"kind"`
+	Seq      uint64         `json:"seq"`
+	Rank     int            `json:"rank"`
+	Name     string         `json:"name,omitempty"` // "stdout" or "stderr" for evStream
+	Text     string         `json:"text,omitempty"`
+	Data     map[string]any `json:"data,omitempty"` // evDisplay
+	Metadata map[string]any `json:"metadata,omitempty"`
+	Result   *doneReport    `json:"result,omitempty"` // evDone
+}
+
+// doneReport is one rank's account of a finished cell.
+type doneReport struct {
+	Data    map[string]any `json:"data,omitempty"`
+	Err     *session.Error `json:"err,omitempty"`
+	Dirty   bool           `json:"dirty,omitempty"`   // the rank abandoned an MPI operation: the cells' communicator must be renewed
+	Seconds float64        `json:"seconds,omitempty"` // wall time of the cell on this rank
+}
+
+// interrupt travels from rank 0 to a worker over the interrupt communicator.
+type interrupt struct {
+	Seq uint64 `json:"seq"`
+}
+
+func encode(v any) ([]byte, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("encode %T: %w", v, err)
+	}
+	return b, nil
+}
+
+func decode[T any](b []byte) (T, error) {
+	var v T
+	if err := json.Unmarshal(b, &v); err != nil {
+		return v, fmt.Errorf("decode %T: %w", v, err)
+	}
+	return v, nil
+}

@@ -1,0 +1,357 @@
+package mpi
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+func init() {
+	scenarios["basic"] = scenarioBasic
+	scenarios["p2p"] = scenarioP2P
+	scenarios["ibcast"] = scenarioIbcast
+	scenarios["idle"] = scenarioIdle
+}
+
+func scenarioBasic(rank, size int) error {
+	if err := Init(); err != nil { // idempotent
+		return fmt.Errorf("second Init: %w", err)
+	}
+	if s := os.Getenv("OMPI_COMM_WORLD_SIZE"); s != "" && s != strconv.Itoa(size) {
+		return fmt.Errorf("size %d, mpirun says %s", size, s)
+	}
+	if s := os.Getenv("OMPI_COMM_WORLD_RANK"); s != "" && s != strconv.Itoa(rank) {
+		return fmt.Errorf("rank %d, mpirun says %s", rank, s)
+	}
+	if v := LibraryVersion(); !strings.Contains(v, "MPI") || strings.Contains(v, "\n") {
+		return fmt.Errorf("LibraryVersion %q", v)
+	}
+	if ProcessorName() == "" {
+		return errors.New("empty ProcessorName")
+	}
+	t0 := Wtime()
+	time.Sleep(2 * time.Millisecond)
+	if d := Wtime() - t0; d < 0.001 || d > 1 {
+		return fmt.Errorf("Wtime advanced %g s over a 2 ms sleep", d)
+	}
+	d, err := WorldComm().Dup()
+	if err != nil {
+		return err
+	}
+	if d.Rank() != rank || d.Size() != size {
+		return fmt.Errorf("Dup: rank/size %d/%d", d.Rank(), d.Size())
+	}
+	if err := WorldComm().Free(); err == nil {
+		return errors.New("freeing MPI_COMM_WORLD succeeded")
+	}
+	if err := d.Free(); err != nil {
+		return err
+	}
+	if _, err := d.Isend(nil, 0, 0); err == nil || !strings.Contains(err.Error(), "freed") {
+		return fmt.Errorf("Isend on freed comm: %v", err)
+	}
+	// A nil dereference must stay a recoverable Go panic after MPI_Init
+	// (MPI installs its own SIGSEGV handler; Init restores Go's).
+	if err := nilDeref(); err == nil {
+		return errors.New("nil dereference did not panic")
+	}
+	report(rank, "version", LibraryVersion())
+	report(rank, "thread", ThreadLevel())
+	return nil
+}
+
+func nilDeref() (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%v", p)
+		}
+	}()
+	var p *int
+	_ = *p
+	return nil
+}
+
+func payload(from, to, n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(from*31 + to*7 + i)
+	}
+	return b
+}
+
+// recvOne waits with a Poller for a message matching source/tag.
+func recvOne(ctx context.Context, c *Comm, source, tag int) (data []byte, src, tg int, err error) {
+	var m *Incoming
+	err = (&Poller{Max: time.Millisecond}).Wait(ctx, func() (bool, error) {
+		var ok bool
+		var err error
+		m, ok, err = c.Probe(source, tag)
+		return ok, err
+	})
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	return m.Recv()
+}
+
+func scenarioP2P(rank, size int) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, err := WorldComm().Dup()
+	if err != nil {
+		return err
+	}
+	// Round 1: everyone sends to everyone else, received with AnySource/AnyTag.
+	lens := []int{0, 1, 100, 1 << 20}
+	var reqs []*Request
+	for d := 0; d < size; d++ {
+		if d == rank {
+			continue
+		}
+		n := lens[(rank+d)%len(lens)]
+		r, err := c.Isend(payload(rank, d, n), d, 1000*rank+d)
+		if err != nil {
+			return err
+		}
+		reqs = append(reqs, r)
+	}
+	seen := map[int]bool{}
+	for i := 0; i < size-1; i++ {
+		data, src, tag, err := recvOne(ctx, c, AnySource, AnyTag)
+		if err != nil {
+			return fmt.Errorf("recv %d: %w", i, err)
+		}
+		if seen[src] {
+			return fmt.Errorf("two messages from %d", src)
+		}
+		seen[src] = true
+		if tag != 1000*src+rank {
+			return fmt.Errorf("tag %d from %d", tag, src)
+		}
+		if want := payload(src, rank, lens[(src+rank)%len(lens)]); !bytes.Equal(data, want) {
+			return fmt.Errorf("from %d: got %d bytes, want %d (or content differs)", src, len(data), len(want))
+		}
+	}
+	for _, r := range reqs {
+		if err := r.Wait(ctx, nil); err != nil {
+			return err
+		}
+		if done, err := r.Test(); !done || err != nil {
+			return fmt.Errorf("Test after done: %v %v", done, err)
+		}
+	}
+	// Round 2: a ring with specific source and tag; a message with another
+	// tag sent first must not be matched by the specific Probe.
+	next, prev := (rank+1)%size, (rank+size-1)%size
+	r1, err := c.Isend([]byte("other"), next, 7)
+	if err != nil {
+		return err
+	}
+	r2, err := c.Isend([]byte(fmt.Sprint("ring ", rank)), next, 5)
+	if err != nil {
+		return err
+	}
+	data, src, tag, err := recvOne(ctx, c, prev, 5)
+	if err != nil {
+		return err
+	}
+	if string(data) != fmt.Sprint("ring ", prev) || src != prev || tag != 5 {
+		return fmt.Errorf("ring: %q from %d tag %d", data, src, tag)
+	}
+	data, _, _, err = recvOne(ctx, c, prev, 7)
+	if err != nil || string(data) != "other" {
+		return fmt.Errorf("other: %q %v", data, err)
+	}
+	for _, r := range []*Request{r1, r2} {
+		if err := r.Wait(ctx, nil); err != nil {
+			return err
+		}
+	}
+	// Nothing left over; bad arguments are errors, not crashes.
+	if _, ok, err := c.Probe(AnySource, AnyTag); ok || err != nil {
+		return fmt.Errorf("stray message: %v %v", ok, err)
+	}
+	if _, err := c.Isend(nil, size, 0); err == nil || !strings.Contains(err.Error(), "out of range") {
+		return fmt.Errorf("Isend to rank %d: %v", size, err)
+	}
+	if _, err := c.Isend(nil, 0, -3); err == nil {
+		return errors.New("Isend with tag -3 succeeded")
+	}
+	if _, _, err := c.Probe(size+1, 0); err == nil {
+		return errors.New("Probe of rank size+1 succeeded")
+	}
+	if n := Pending(); n != 0 {
+		return fmt.Errorf("%d requests still pending", n)
+	}
+	return c.Free()
+}
+
+func scenarioIbcast(rank, size int) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, err := WorldComm().Dup()
+	if err != nil {
+		return err
+	}
+	root := size - 1
+	for _, n := range []int{0, 5, 3 << 20} {
+		buf := make([]byte, n)
+		if rank == root {
+			copy(buf, payload(root, 0, n))
+		}
+		r, err := c.Ibcast(buf, root)
+		if err != nil {
+			return err
+		}
+		if err := r.Wait(ctx, nil); err != nil {
+			return err
+		}
+		if !bytes.Equal(buf, payload(root, 0, n)) {
+			return fmt.Errorf("Ibcast of %d bytes: wrong content", n)
+		}
+	}
+	if _, err := c.Ibcast(nil, -1); err == nil || !strings.Contains(err.Error(), "root -1 out of range") {
+		return fmt.Errorf("Ibcast root -1: %v", err)
+	}
+	return c.Free()
+}
+
+// cpuSeconds is this process's user+system time, all threads (MPI's own
+// included), from /proc/self/stat.
+func cpuSeconds() (float64, error) {
+	b, err := os.ReadFile("/proc/self/stat")
+	if err != nil {
+		return 0, err
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	// After "pid (comm) ", field 3 (state) is f[0]; utime is field 14, stime 15.
+	ut, err1 := strconv.ParseFloat(f[11], 64)
+	st, err2 := strconv.ParseFloat(f[12], 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("parse /proc/self/stat: %q", s)
+	}
+	return (ut + st) / 100, nil // USER_HZ is 100 on Linux
+}
+
+// idleSeconds is how long each rank of the idle scenario waits.
+const idleSeconds = 5
+
+// scenarioIdle: every rank waits idleSeconds on something that does not
+// complete — ranks 1.. on an Ibcast whose root has not joined, rank 0 on a
+// Probe for a message nobody sends (the kernel's idle loop) — with the
+// default Poller, and reports the CPU time it used.
+func scenarioIdle(rank, size int) error {
+	c, err := WorldComm().Dup()
+	if err != nil {
+		return err
+	}
+	buf := make([]byte, 16)
+	var req *Request
+	ready := func() (bool, error) {
+		_, ok, err := c.Probe(AnySource, 99)
+		return ok, err
+	}
+	if rank != 0 {
+		if req, err = c.Ibcast(buf, 0); err != nil {
+			return err
+		}
+		ready = req.Test
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), idleSeconds*time.Second)
+	defer cancel()
+	before, err := cpuSeconds()
+	if err != nil {
+		return err
+	}
+	t0 := time.Now()
+	var p Poller
+	if err := p.Wait(ctx, ready); !errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("idle wait ended with %v", err)
+	}
+	after, _ := cpuSeconds()
+	report(rank, "cpu", after-before)
+	report(rank, "wall", time.Since(t0).Seconds())
+	// Now let the broadcast complete, and check a Request abandoned by one
+	// Wait can still be finished by another. Rank 0 starts it only when
+	// all others have stopped idling (else a late rank sees it complete).
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel2()
+	if rank != 0 {
+		r, err := c.Isend(nil, 0, 98)
+		if err != nil {
+			return err
+		}
+		if err := r.Wait(ctx2, nil); err != nil {
+			return err
+		}
+	} else {
+		for i := 1; i < size; i++ {
+			if _, _, _, err := recvOne(ctx2, c, AnySource, 98); err != nil {
+				return err
+			}
+		}
+		copy(buf, "wake up")
+		if req, err = c.Ibcast(buf, 0); err != nil {
+			return err
+		}
+	}
+	t1 := time.Now()
+	if err := req.Wait(ctx2, &p); err != nil {
+		return err
+	}
+	report(rank, "wake", time.Since(t1).Seconds())
+	if !bytes.HasPrefix(buf, []byte("wake up")) {
+		return fmt.Errorf("buf %q", buf)
+	}
+	return c.Free()
+}
+
+func TestBasic(t *testing.T) {
+	t.Parallel()
+	res := runJob(t, 4, "basic", 30*time.Second)
+	t.Logf("library %s; thread level %s", res.values["version"][0], res.values["thread"][0])
+}
+
+func TestSingleton(t *testing.T) {
+	t.Parallel()
+	runJob(t, 0, "basic", 30*time.Second)
+}
+
+func TestP2P(t *testing.T) {
+	t.Parallel()
+	runJob(t, 4, "p2p", 40*time.Second)
+}
+
+func TestP2P16(t *testing.T) {
+	t.Parallel()
+	runJob(t, 16, "p2p", 50*time.Second)
+}
+
+func TestIbcast(t *testing.T) {
+	t.Parallel()
+	runJob(t, 4, "ibcast", 30*time.Second)
+}
+
+// TestIdleCPU: four ranks idle for idleSeconds in a Poller must use less
+// than 5% of one core in total (the target is < 1%).
+func TestIdleCPU(t *testing.T) {
+	t.Parallel()
+	res := runJob(t, 4, "idle", 40*time.Second)
+	var total float64
+	for _, c := range res.floats(t, "cpu") {
+		total += c
+	}
+	frac := total / idleSeconds
+	t.Logf("4 idle ranks: %.3f s CPU in %d s = %.2f%% of one core in total; per-rank cpu %v; wake-up latency %v s",
+		total, idleSeconds, 100*frac, res.floats(t, "cpu"), res.floats(t, "wake"))
+	if frac > 0.05 {
+		t.Errorf("idle ranks used %.1f%% of a core (limit 5%%)", 100*frac)
+	}
+}

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs what gompi-kernel needs to build, run and be tested, and skips
+# what is already there: OpenMPI, the Jupyter clients (Debian's, for
+# /usr/bin/python3), tmux for the console test, and the Go modules.
+# Safe to run again; `make run` and `make test` call it first.
+set -euo pipefail
+
+packages=(
+  # build and run
+  pkg-config libopenmpi-dev openmpi-bin
+  # frontends: console, notebook, nbconvert
+  jupyter-core jupyter-client jupyter-console jupyter-nbconvert jupyter-notebook
+  python3-jupyter-client python3-nbclient python3-nbconvert python3-nbformat
+  # tests
+  python3-jupyter-kernel-test python3-zmq python3-ipykernel tmux procps
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}" >&2
+  sudo=""
+  if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
+  $sudo apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+export PATH="/usr/local/go/bin:$PATH"
+cd "$(dirname "$0")/.."
+go mod download

@@ -1,0 +1,45 @@
+"""Debian's jupyter_kernel_test against an installed gompi kernelspec.
+
+The kernelspec name comes from $GOMPI_KERNEL_NAME, so the same samples run at
+1 rank and at 4 ranks. Every attribute the suite knows is set to real Go,
+except those for display_data, pager and clear_output (not part of the first
+slice): the suite reports those three as skipped.
+"""
+import os
+import unittest
+
+import jupyter_kernel_test as jkt
+
+
+class GompiKernelTests(jkt.KernelTests):
+    kernel_name = os.environ.get("GOMPI_KERNEL_NAME", "gompi")
+    language_name = "go"
+    file_extension = ".go"
+
+    code_hello_world = 'fmt.Println("hello, world")'
+    code_stderr = 'fmt.Fprintln(os.Stderr, "to stderr")'
+
+    completion_samples = [
+        {"text": "strings.ToUpp", "matches": ["strings.ToUpper"]},
+        {"text": "fmt.Sprint", "matches": ["fmt.Sprint", "fmt.Sprintf", "fmt.Sprintln"]},
+    ]
+
+    complete_code_samples = ['fmt.Println("x")', "x := 1", "func f() int { return 1 }"]
+    incomplete_code_samples = ["func f() {", "for i := 0; i < 3; i++ {", 'fmt.Println("a",']
+    invalid_code_samples = ["}}", "x := )"]
+
+    code_generate_error = 'panic("boom")'
+
+    code_execute_result = [
+        {"code": "1 + 2", "result": "3"},
+        {"code": '"go" + "mpi"', "result": '"gompi"'},
+        {"code": "mpi.Size() > 0", "result": "true"},
+    ]
+    code_history_pattern = "1 + *"
+    supported_history_operations = ("tail", "range", "search")
+
+    code_inspect_sample = "strings.ToUpper"
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
