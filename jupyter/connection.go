@@ -41,10 +41,14 @@ type ConnectionInfo struct {
 // kernel without a manager (tests, `--connection-file` that does not exist yet,
 // the MPI launcher). The ports are free at the time of the call: they are found
 // by binding port 0 five times at once, so they are distinct, then released.
-// ip "" means DefaultIP.
+// ip "" means DefaultIP; "*" (all interfaces) is recorded as "0.0.0.0", as
+// jupyter_client does, because clients cannot connect to "tcp://*:port".
 func NewConnectionInfo(ip string) (ConnectionInfo, error) {
-	if ip == "" {
+	switch ip {
+	case "":
 		ip = DefaultIP
+	case "*":
+		ip = "0.0.0.0"
 	}
 	ports, err := freePorts(ip, 5)
 	if err != nil {

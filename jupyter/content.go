@@ -110,10 +110,11 @@ type ExecuteRequest struct {
 }
 
 // UnmarshalJSON applies the spec's defaults for fields a client leaves out
-// (store_history and allow_stdin default to true, silent to false).
+// (store_history, allow_stdin and stop_on_error default to true, silent to
+// false).
 func (r *ExecuteRequest) UnmarshalJSON(data []byte) error {
 	type plain ExecuteRequest
-	p := plain{StoreHistory: true, AllowStdin: true}
+	p := plain{StoreHistory: true, AllowStdin: true, StopOnError: true}
 	if err := json.Unmarshal(data, &p); err != nil {
 		return err
 	}

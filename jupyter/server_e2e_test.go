@@ -163,3 +163,8 @@ func TestEndToEndJupyterClient(t *testing.T) {
 		t.Errorf("second Close: %v", err)
 	}
 }
+
+func pythonOutput(args ...string) (string, error) {
+	out, err := exec.Command(args[0], args[1:]...).Output()
+	return strings.TrimSpace(string(out)), err
+}

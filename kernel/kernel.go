@@ -29,6 +29,10 @@ type Kernel struct {
 	mu      sync.Mutex
 	count   int // execution_count of the latest stored execution
 	history History
+	// abortBefore: after a cell failed with stop_on_error, execute requests
+	// sent before that moment (a notebook's "Run All" queues them all at
+	// once) are answered "aborted" instead of run, as ipykernel does.
+	abortBefore time.Time
 }
 
 // NewKernel routes requests to interp. ctx bounds every cell; onShutdown is
@@ -126,6 +130,9 @@ func (k *Kernel) execute(req *jupyter.Request) error {
 	if err := json.Unmarshal(req.Msg().Content, &r); err != nil {
 		return k.badRequest(req, jupyter.MsgExecuteReply, err)
 	}
+	if k.queuedBeforeFailure(req.Msg().Header.Date) {
+		return req.Reply(jupyter.MsgExecuteReply, map[string]any{"status": "aborted", "execution_count": nil}, map[string]any{"status": "aborted"})
+	}
 	store := r.StoreHistory && !r.Silent
 	k.mu.Lock()
 	if store {
@@ -159,6 +166,11 @@ func (k *Kernel) execute(req *jupyter.Request) error {
 		if tb == nil {
 			tb = []string{}
 		}
+		if r.StopOnError {
+			k.mu.Lock()
+			k.abortBefore = time.Now()
+			k.mu.Unlock()
+		}
 		if !r.Silent {
 			if err := req.Publish(jupyter.MsgError, jupyter.Error{
 				EName: res.Err.Name, EValue: res.Err.Value, Traceback: tb,
@@ -174,6 +186,19 @@ func (k *Kernel) execute(req *jupyter.Request) error {
 	return req.Reply(jupyter.MsgExecuteReply, jupyter.ExecuteReply{
 		Status: "ok", ExecutionCount: count, Payload: []map[string]any{}, UserExpressions: map[string]any{},
 	}, map[string]any{"status": "ok"})
+}
+
+// queuedBeforeFailure reports whether a request dated date was sent before
+// the last stop_on_error failure. An unreadable date is never aborted.
+func (k *Kernel) queuedBeforeFailure(date string) bool {
+	k.mu.Lock()
+	before := k.abortBefore
+	k.mu.Unlock()
+	if before.IsZero() {
+		return false
+	}
+	t, err := time.Parse(time.RFC3339Nano, date)
+	return err == nil && t.Before(before)
 }
 
 // badRequest answers a request whose content could not be read.

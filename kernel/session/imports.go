@@ -164,4 +164,3 @@ func importSource(name, path string) string {
 	}
 	return "import " + strconv.Quote(path)
 }
-

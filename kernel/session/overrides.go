@@ -66,8 +66,11 @@ type cellLogger struct{ l *log.Logger }
 
 // The methods mirror *log.Logger.
 
-func (c *cellLogger) Fatal(v ...any)                 { _ = c.l.Output(2, fmt.Sprint(v...)); panic(exitSignal{1}) }
-func (c *cellLogger) Fatalf(f string, v ...any)      { _ = c.l.Output(2, fmt.Sprintf(f, v...)); panic(exitSignal{1}) }
+func (c *cellLogger) Fatal(v ...any) { _ = c.l.Output(2, fmt.Sprint(v...)); panic(exitSignal{1}) }
+func (c *cellLogger) Fatalf(f string, v ...any) {
+	_ = c.l.Output(2, fmt.Sprintf(f, v...))
+	panic(exitSignal{1})
+}
 func (c *cellLogger) Fatalln(v ...any)               { _ = c.l.Output(2, fmt.Sprintln(v...)); panic(exitSignal{1}) }
 func (c *cellLogger) Flags() int                     { return c.l.Flags() }
 func (c *cellLogger) Output(d int, s string) error   { return c.l.Output(d+1, s) }

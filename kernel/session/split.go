@@ -31,11 +31,13 @@ const (
 // chunk is a run of same-kind source from a cell.
 type chunk struct {
 	kind      chunkKind
-	text      string   // the cell's source for the run
-	line, col int      // position of text[0] in the cell (1-based, col in bytes)
-	decls     []ast.Decl // chunkDecl
-	stmts     []ast.Stmt // chunkStmt
-	expr      ast.Expr   // chunkExpr
+	text      string              // the cell's source for the run
+	line, col int                 // position of text[0] in the cell (1-based, col in bytes)
+	decls     []ast.Decl          // chunkDecl
+	stmts     []ast.Stmt          // chunkStmt
+	expr      ast.Expr            // chunkExpr
+	cell      string              // chunkExpr: the whole cell
+	offset    func(token.Pos) int // chunkExpr: byte offset in cell of a position in expr
 }
 
 // importItem is one import spec of a cell.
@@ -48,6 +50,14 @@ type importItem struct {
 type plan struct {
 	imports []importItem
 	chunks  []chunk
+	roots   []root // every parsed piece, for rewrites
+}
+
+// root is a parsed piece of a cell and the map from its positions to byte
+// offsets in the cell.
+type root struct {
+	node   ast.Node
+	offset func(token.Pos) int
 }
 
 // cellFile is the file name used in positions; errors print positions
@@ -225,12 +235,16 @@ func splitCell(code string) (*plan, error) {
 	}
 	fset := token.NewFileSet()
 	prefix := "package main; func main() {" + lineDirective(cellFile, 1, 1)
-	f, err := parser.ParseFile(fset, cellFile, prefix+string(blank)+"\n}", 0)
+	endLine, endCol := lineCol(code, len(code))
+	suffix := "\n" + lineDirective(cellFile, endLine, endCol) + "}"
+	f, err := parser.ParseFile(fset, cellFile, prefix+string(blank)+suffix, 0)
 	if err != nil {
 		return nil, asSyntaxError(err)
 	}
 	tf := fset.File(f.Pos())
 	offset := func(p token.Pos) int { return tf.Offset(p) - len(prefix) }
+	p := &plan{}
+	p.roots = append(p.roots, root{f.Decls[0].(*ast.FuncDecl).Body, offset})
 
 	var items []item
 	for _, st := range f.Decls[0].(*ast.FuncDecl).Body.List {
@@ -244,7 +258,6 @@ func splitCell(code string) (*plan, error) {
 		}
 	}
 
-	p := &plan{}
 	var errs scanner.ErrorList
 	for _, sp := range imports {
 		line, col := lineCol(code, sp.start)
@@ -271,6 +284,7 @@ func splitCell(code string) (*plan, error) {
 			errs = append(errs, asSyntaxError(err).list...)
 			continue
 		}
+		p.roots = append(p.roots, root{file.File, file.offset(sp.start)})
 		for _, d := range file.Decls {
 			items = append(items, item{span: sp, decl: d})
 		}
@@ -311,7 +325,7 @@ func splitCell(code string) (*plan, error) {
 		i = j
 	}
 	if final != nil {
-		c := chunk{kind: chunkExpr, text: code[final.start:final.end], expr: final.stmt.(*ast.ExprStmt).X}
+		c := chunk{kind: chunkExpr, text: code[final.start:final.end], expr: final.stmt.(*ast.ExprStmt).X, cell: code, offset: offset}
 		c.line, c.col = lineCol(code, final.start)
 		p.chunks = append(p.chunks, c)
 	}
@@ -322,13 +336,22 @@ func splitCell(code string) (*plan, error) {
 type parsedFile struct {
 	*ast.File
 	FileSet *token.FileSet
+	prefix  int // bytes of wrapper before the cell text
 }
 
 // parseDecls parses top-level declarations found at line:col of a cell.
 func parseDecls(text string, line, col int) (parsedFile, error) {
 	fset := token.NewFileSet()
-	f, err := parser.ParseFile(fset, cellFile, "package main;"+lineDirective(cellFile, line, col)+text, 0)
-	return parsedFile{f, fset}, err
+	prefix := "package main;" + lineDirective(cellFile, line, col)
+	f, err := parser.ParseFile(fset, cellFile, prefix+text, 0)
+	return parsedFile{f, fset, len(prefix)}, err
+}
+
+// offset returns the map from positions in the file to offsets in the cell,
+// for a file parsed from the cell text at byte offset start.
+func (f parsedFile) offset(start int) func(token.Pos) int {
+	tf := f.FileSet.File(f.Pos())
+	return func(p token.Pos) int { return tf.Offset(p) - f.prefix + start }
 }
 
 // asSyntaxError converts a parser error.
