@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -257,6 +258,16 @@ func TestInterrupt(t *testing.T) {
 			if got := plain(ts.run(t, "1 + 1")); got != "2" {
 				t.Errorf("after interrupt: %q", got)
 			}
+			// Nothing of the cell is left running (yaegi's EvalWithContext
+			// returns at once and would leave a compiled sleep behind).
+			time.Sleep(100 * time.Millisecond)
+			buf := make([]byte, 1<<20)
+			stacks := string(buf[:runtime.Stack(buf, true)])
+			for _, leftover := range []string{"time.Sleep", "(*interrupter).sleep"} {
+				if strings.Contains(stacks, leftover) {
+					t.Errorf("a goroutine is still in %s after the interrupt", leftover)
+				}
+			}
 		})
 	}
 }
@@ -266,9 +277,10 @@ type fakeMPI struct{ rank int }
 
 func (f *fakeMPI) Rank() int { return f.rank }
 
-func TestExportsAndPreImport(t *testing.T) {
+// fakeOptions exports "gompi/fake" (pre-imported) and "gompi/other".
+func fakeOptions() Options {
 	f := &fakeMPI{rank: 3}
-	ts := newTestSession(t, Options{
+	return Options{
 		Rank: 3, Size: 4,
 		Exports: map[string]map[string]reflect.Value{
 			"gompi/fake/fake": {
@@ -280,7 +292,11 @@ func TestExportsAndPreImport(t *testing.T) {
 			},
 		},
 		PreImport: []string{"gompi/fake"},
-	})
+	}
+}
+
+func TestExportsAndPreImport(t *testing.T) {
+	ts := newTestSession(t, fakeOptions())
 	if got := plain(ts.run(t, "fake.Rank()")); got != "3" {
 		t.Errorf("fake.Rank() = %q", got)
 	}

@@ -365,7 +365,8 @@ func (s *Session) eval(ctx context.Context, src string) (v reflect.Value, e *Err
 func compile(ip *interp.Interpreter, src string) (prog *interp.Program, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = newError(ErrInternal, fmt.Sprintf("the interpreter failed on this code: %v", r), nil)
+			err = newError(ErrInternal, fmt.Sprintf("the interpreter failed on this code: %v "+
+				"(yaegi v0.16.1 knows Go 1.21: no range over an int or a function, no min, max, clear)", r), nil)
 		}
 	}()
 	return ip.Compile(src)
