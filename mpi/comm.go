@@ -327,3 +327,17 @@ func (r *Request) status() (src, tag, count int) {
 	defer r.mu.Unlock()
 	return r.src, r.tag, r.count
 }
+
+// start begins a non-blocking operation on c with bufs pinned.
+func (c *Comm) start(what string, f func(h cComm) (cRequest, error), bufs ...buffer) (*Request, error) {
+	h, err := c.handle(what)
+	if err != nil {
+		return nil, err
+	}
+	for _, b := range bufs {
+		if err := checkCount(what, b.n); err != nil {
+			return nil, err
+		}
+	}
+	return startRequest(func() (cRequest, error) { return f(h) }, bufs...)
+}

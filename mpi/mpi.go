@@ -103,8 +103,11 @@ var ErrNotInitialized = errors.New("mpi: not initialized (call mpi.Init first) o
 // FUNNELED cannot be honoured beyond that; OpenMPI tolerates it).
 //
 // Init also gives back the Go runtime's handlers for SIGSEGV, SIGBUS, SIGFPE,
-// SIGILL, SIGABRT and SIGTRAP, which MPI_Init replaces with a backtrace
-// printer: a nil dereference in a cell must stay a recoverable Go panic.
+// SIGILL, SIGABRT and SIGTRAP should MPI_Init replace them (OpenMPI's
+// opal_signal backtrace printer, UCX's error handlers): a nil dereference
+// in a cell must stay a recoverable Go panic. With OpenMPI 4.1 under mpirun
+// here nothing needed restoring (OpenMPI leaves existing handlers alone); it
+// is a guard for other transports and configurations.
 func Init() error {
 	l := proc
 	l.mu.Lock()

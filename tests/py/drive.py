@@ -22,8 +22,14 @@ import sys
 import time
 
 from jupyter_client import BlockingKernelClient
+from jupyter_client.utils import run_sync
 
 TIMEOUT = 60
+
+
+def control_reply(kc, timeout=TIMEOUT):
+    # The blocking client's control channel is async in jupyter_client 7.
+    return run_sync(kc.control_channel.get_msg)(timeout=timeout)
 
 
 def collect(kc, msg_id, started, interrupt_after=None, stdin_answers=None, probe_after=None):
@@ -42,7 +48,7 @@ def collect(kc, msg_id, started, interrupt_after=None, stdin_answers=None, probe
             msg = kc.session.msg("interrupt_request", {})
             kc.control_channel.send(msg)
             interrupted = True
-            reply = kc.control_channel.get_msg(timeout=TIMEOUT)
+            reply = control_reply(kc)
             msgs.append({"type": "interrupt_reply", "content": reply["content"], "metadata": {},
                          "t": time.time() - started,
                          "parent": reply["parent_header"].get("msg_id") == msg["header"]["msg_id"]})
@@ -51,7 +57,7 @@ def collect(kc, msg_id, started, interrupt_after=None, stdin_answers=None, probe
             beating = kc.hb_channel.is_beating()
             msg = kc.session.msg("kernel_info_request", {})
             kc.control_channel.send(msg)
-            reply = kc.control_channel.get_msg(timeout=5)
+            reply = control_reply(kc, 5)
             msgs.append({"type": "probe", "content": {
                 "beating": beating, "control_reply": reply["header"]["msg_type"],
                 "parent": reply["parent_header"].get("msg_id") == msg["header"]["msg_id"]},
@@ -105,7 +111,7 @@ def main():
             if a.get("channel") == "control":
                 msg = kc.session.msg("kernel_info_request", {})
                 kc.control_channel.send(msg)
-                reply = kc.control_channel.get_msg(timeout=TIMEOUT)
+                reply = control_reply(kc)
                 results.append({"reply": reply["content"], "channel": "control",
                                 "parent": reply["parent_header"].get("msg_id") == msg["header"]["msg_id"]})
             else:
@@ -126,7 +132,7 @@ def main():
         elif do == "shutdown":
             msg = kc.session.msg("shutdown_request", {"restart": False})
             kc.control_channel.send(msg)
-            reply = kc.control_channel.get_msg(timeout=TIMEOUT)
+            reply = control_reply(kc)
             results.append({"reply": reply["content"], "seconds": time.time() - started})
         else:
             raise ValueError("unknown action %r" % do)

@@ -1,0 +1,104 @@
+package tests
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// tmuxSession is a terminal in which a person would type.
+type tmuxSession struct {
+	t    *testing.T
+	name string
+}
+
+func newTmux(t *testing.T, env []string, command string) *tmuxSession {
+	t.Helper()
+	if _, err := exec.LookPath("tmux"); err != nil {
+		t.Fatalf("tmux not installed (make setup installs it): %v", err)
+	}
+	s := &tmuxSession{t: t, name: fmt.Sprintf("gompi-test-%d", time.Now().UnixNano())}
+	args := []string{"new-session", "-d", "-s", s.name, "-x", "200", "-y", "50"}
+	for _, e := range env {
+		args = append(args, "-e", e)
+	}
+	args = append(args, command)
+	if out, err := exec.Command("tmux", args...).CombinedOutput(); err != nil {
+		t.Fatalf("tmux new-session: %v\n%s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("tmux", "kill-session", "-t", s.name).Run() })
+	return s
+}
+
+func (s *tmuxSession) screen() string {
+	out, _ := exec.Command("tmux", "capture-pane", "-p", "-J", "-S", "-200", "-t", s.name).Output()
+	return string(out)
+}
+
+// waitFor waits until the screen shows want, failing the test after timeout.
+func (s *tmuxSession) waitFor(want string, timeout time.Duration) {
+	s.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if strings.Contains(s.screen(), want) {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	s.t.Fatalf("screen never showed %q; it shows:\n%s", want, s.screen())
+}
+
+// typeLine types text and presses Enter.
+func (s *tmuxSession) typeLine(text string) {
+	s.t.Helper()
+	if out, err := exec.Command("tmux", "send-keys", "-t", s.name, "-l", text).CombinedOutput(); err != nil {
+		s.t.Fatalf("send-keys: %v\n%s", err, out)
+	}
+	if out, err := exec.Command("tmux", "send-keys", "-t", s.name, "Enter").CombinedOutput(); err != nil {
+		s.t.Fatalf("send-keys Enter: %v\n%s", err, out)
+	}
+}
+
+// TestConsole is a person at `jupyter console --kernel` on 4 ranks: one
+// labelled line per rank, multi-line input through is_complete, a result.
+func TestConsole(t *testing.T) {
+	installSpec(t, "gompi-console", 4)
+	env := []string{"JUPYTER_DATA_DIR=" + getenv(t, "JUPYTER_DATA_DIR"), "JUPYTER_RUNTIME_DIR=" + getenv(t, "JUPYTER_RUNTIME_DIR")}
+	s := newTmux(t, env, "jupyter console --kernel gompi-console")
+	s.waitFor("In [1]:", 90*time.Second)
+
+	s.typeLine(`fmt.Println("hi from", mpi.Rank())`)
+	for r := 0; r < 4; r++ {
+		s.waitFor(fmt.Sprintf("[%d] hi from %d", r, r), 30*time.Second)
+	}
+	s.waitFor("In [2]:", 30*time.Second)
+
+	// An unfinished line makes the console ask for more (is_complete says
+	// "incomplete") instead of running it.
+	s.typeLine("func seven() int {")
+	s.typeLine("return 7")
+	s.typeLine("}")
+	s.waitFor("In [3]:", 30*time.Second)
+	s.typeLine("seven() * mpi.Size()")
+	s.waitFor("Out[3]: 28", 30*time.Second)
+
+	s.typeLine("exit")
+	deadline := time.Now().Add(30 * time.Second)
+	for len(processesOf(binary)) > 0 && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if pids := processesOf(binary); len(pids) > 0 {
+		t.Errorf("kernel processes left after the console exited: %v", pids)
+	}
+}
+
+func getenv(t *testing.T, k string) string {
+	v, ok := os.LookupEnv(k)
+	if !ok {
+		t.Fatalf("%s not set", k)
+	}
+	return v
+}
