@@ -309,7 +309,9 @@ func (s *Server) heartbeat() {
 		err := s.socks[Heartbeat].SendMulti(zmq4.NewMsgFrom(msg.Frames...))
 		s.sendMu[Heartbeat].Unlock()
 		if err != nil && s.ctx.Err() == nil {
-			s.log.Warn("jupyter: heartbeat echo failed", "err", err)
+			// A client that goes away mid-ping is normal (a console
+			// exiting); nothing for the user to act on.
+			s.log.Debug("jupyter: heartbeat echo failed", "err", err)
 		}
 	}
 }

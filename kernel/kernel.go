@@ -134,6 +134,14 @@ func (k *Kernel) execute(req *jupyter.Request) error {
 	if k.queuedBeforeFailure(req.Msg().Header.Date) {
 		return req.Reply(jupyter.MsgExecuteReply, map[string]any{"status": "aborted", "execution_count": nil}, map[string]any{"status": "aborted"})
 	}
+	if isExitCommand(r.Code) {
+		// As IPython: a console asked to exit gets an ask_exit payload and
+		// leaves (shutting down a kernel it started).
+		return req.Reply(jupyter.MsgExecuteReply, jupyter.ExecuteReply{
+			Status: "ok", ExecutionCount: k.currentCount(),
+			Payload: []map[string]any{{"source": "ask_exit", "keepkernel": false}},
+		}, map[string]any{"status": "ok"})
+	}
 	store := r.StoreHistory && !r.Silent
 	k.mu.Lock()
 	if store {
@@ -187,6 +195,21 @@ func (k *Kernel) execute(req *jupyter.Request) error {
 	return req.Reply(jupyter.MsgExecuteReply, jupyter.ExecuteReply{
 		Status: "ok", ExecutionCount: count, Payload: []map[string]any{}, UserExpressions: map[string]any{},
 	}, map[string]any{"status": "ok"})
+}
+
+// isExitCommand reports whether code is a request to leave the console.
+func isExitCommand(code string) bool {
+	switch strings.TrimSpace(code) {
+	case "exit", "quit", "exit()", "quit()":
+		return true
+	}
+	return false
+}
+
+func (k *Kernel) currentCount() int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.count
 }
 
 // queuedBeforeFailure reports whether a request dated date was sent before

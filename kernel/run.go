@@ -26,7 +26,9 @@ type Config struct {
 	// IP to bind when the kernel writes the connection file itself.
 	IP  string
 	Log *slog.Logger
-	// Hint receives the line to type to connect a console (rank 0 only).
+	// Hint receives the line to type to connect a console (rank 0 only,
+	// and only when the kernel wrote the connection file: a frontend that
+	// wrote it knows it already).
 	Hint io.Writer
 }
 
@@ -102,7 +104,7 @@ func serve(ctx context.Context, cfg Config, f *Fabric, r *Rank, log *slog.Logger
 		log.Info("shutdown requested", "restart", restart)
 		stop()
 	})
-	if cfg.Hint != nil {
+	if cfg.Hint != nil && wrote {
 		fmt.Fprintf(cfg.Hint, "gompi-kernel %s on %d rank(s). To connect a console:\n    jupyter console --existing %s\n", Version(), f.Size(), path)
 	}
 	if err := srv.Publish(nil, jupyter.MsgStatus, jupyter.Status{ExecutionState: "starting"}, nil); err != nil {

@@ -19,9 +19,12 @@ class GompiKernelTests(jkt.KernelTests):
     code_hello_world = 'fmt.Println("hello, world")'
     code_stderr = 'fmt.Fprintln(os.Stderr, "to stderr")'
 
+    # Matches replace the text from cursor_start, which after "pkg." is the
+    # start of the member name (as IPython's jedi completions do).
     completion_samples = [
-        {"text": "strings.ToUpp", "matches": ["strings.ToUpper"]},
-        {"text": "fmt.Sprint", "matches": ["fmt.Sprint", "fmt.Sprintf", "fmt.Sprintln"]},
+        {"text": "strings.ToUpp", "matches": ["ToUpper", "ToUpperSpecial"]},
+        {"text": "fmt.Sprint", "matches": ["Sprint", "Sprintf", "Sprintln"]},
+        {"text": "mpi.Allred", "matches": ["Allreduce"]},
     ]
 
     complete_code_samples = ['fmt.Println("x")', "x := 1", "func f() int { return 1 }"]
