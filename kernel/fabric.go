@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -30,8 +31,13 @@ type Fabric struct {
 
 	rank, size int
 
-	// idle waits long between polls (an idle rank must rest); busy waits
-	// short (a cell is running, latency matters more than a few wakeups).
+	// bell wakes a resting rank the moment something was sent to it, so
+	// that an idle rank can sleep long between polls (OpenMPI's own waits
+	// busy-poll a whole core) and still answer at once.
+	bell *mpi.Doorbell
+
+	// idle sleeps long between polls and relies on the bell; busy polls
+	// often (a cell is running: latency matters more than a few wake-ups).
 	idle, busy mpi.Poller
 
 	sendMu sync.Mutex // keeps one rank's events in the order they were posted
@@ -45,8 +51,6 @@ func NewFabric() (*Fabric, error) {
 		world: world,
 		rank:  world.Rank(),
 		size:  world.Size(),
-		idle:  mpi.Poller{Spin: 50, Min: 50 * time.Microsecond, Max: 10 * time.Millisecond},
-		busy:  mpi.Poller{Spin: 200, Min: 20 * time.Microsecond, Max: time.Millisecond},
 	}
 	for _, c := range []**mpi.Comm{&f.cmd, &f.up, &f.intr, &f.cells} {
 		d, err := world.Dup()
@@ -55,7 +59,41 @@ func NewFabric() (*Fabric, error) {
 		}
 		*c = d
 	}
+	bell, err := mpi.NewDoorbell(f.world)
+	if err != nil {
+		return nil, fmt.Errorf("doorbell: %w", err)
+	}
+	f.bell = bell
+	f.idle = mpi.Poller{Spin: 50, Min: 50 * time.Microsecond, Max: mpi.IdleMax, Wake: bell.C()}
+	// Only one goroutine may consume the bell, or a ring meant for the
+	// resting receiver is eaten by a short wait elsewhere: on rank 0 the
+	// idle poller belongs to the event receiver, on a worker to the command
+	// loop. The busy poller sleeps at most a millisecond and needs no bell.
+	f.busy = mpi.Poller{Spin: 200, Min: 20 * time.Microsecond, Max: time.Millisecond}
 	return f, nil
+}
+
+// Close releases the doorbell.
+func (f *Fabric) Close() error {
+	return f.bell.Close()
+}
+
+// ring wakes the given ranks after something was sent to them. A failed
+// ring costs only latency (the receiver still polls every IdleMax).
+func (f *Fabric) ring(ranks ...int) {
+	for _, r := range ranks {
+		if err := f.bell.Ring(r); err != nil {
+			slog.Default().Debug("doorbell", "rank", r, "err", err)
+		}
+	}
+}
+
+func (f *Fabric) workers() []int {
+	w := make([]int, 0, f.size-1)
+	for r := 1; r < f.size; r++ {
+		w = append(w, r)
+	}
+	return w
 }
 
 // Rank is this process's rank in MPI_COMM_WORLD.
@@ -84,7 +122,12 @@ func (f *Fabric) Broadcast(ctx context.Context, c command) error {
 	}
 	var hdr [8]byte
 	binary.LittleEndian.PutUint64(hdr[:], uint64(len(body)))
-	if err := f.bcast(ctx, &f.busy, hdr[:]); err != nil {
+	r, err := f.cmd.Ibcast(hdr[:], 0)
+	if err != nil {
+		return fmt.Errorf("broadcast %v header: %w", c.Kind, err)
+	}
+	f.ring(f.workers()...)
+	if err := wait(ctx, &f.busy, r); err != nil {
 		return fmt.Errorf("broadcast %v header: %w", c.Kind, err)
 	}
 	if err := f.bcast(ctx, &f.busy, body); err != nil {
@@ -131,7 +174,11 @@ func (f *Fabric) Send(ctx context.Context, e event) error {
 	if err != nil {
 		return fmt.Errorf("send %v event: %w", e.Kind, err)
 	}
-	return wait(ctx, &f.busy, r)
+	if err := wait(ctx, &f.busy, r); err != nil {
+		return fmt.Errorf("send %v event: %w", e.Kind, err)
+	}
+	f.ring(0)
+	return nil
 }
 
 // Receive waits for the next event from any worker. Rank 0 only.
@@ -177,6 +224,7 @@ func (f *Fabric) Interrupt(ctx context.Context, seq uint64, ranks []int) error {
 			return fmt.Errorf("send interrupt: %w", err)
 		}
 	}
+	f.ring(ranks...)
 	return nil
 }
 

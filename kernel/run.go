@@ -36,6 +36,7 @@ type Config struct {
 // other ranks run the worker event loop. It returns when the kernel was shut
 // down (shutdown_request, or ctx cancelled by a signal).
 func Run(ctx context.Context, cfg Config) error {
+	start := time.Now()
 	if err := mpi.Init(); err != nil {
 		return fmt.Errorf("start MPI: %w", err)
 	}
@@ -44,15 +45,19 @@ func Run(ctx context.Context, cfg Config) error {
 			cfg.Log.Error("finalize MPI", "err", err)
 		}
 	}()
+	cfg.Log.Debug("MPI initialised", "after", time.Since(start))
 	f, err := NewFabric()
 	if err != nil {
 		return err
 	}
+	defer f.Close()
 	log := cfg.Log.With("rank", f.Rank())
+	log.Debug("MPI and fabric up", "after", time.Since(start))
 	r, err := NewRank(f)
 	if err != nil {
 		return err
 	}
+	log.Debug("interpreter ready", "after", time.Since(start))
 	if f.Rank() != 0 {
 		err = NewWorker(f, r, log).Run(ctx)
 	} else {

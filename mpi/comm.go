@@ -59,7 +59,7 @@ func (c *Comm) handle(what string) (cComm, error) {
 // instead of MPI_Comm_dup's busy wait, so a rank that reaches Dup early does
 // not burn a core while the others arrive.
 func (c *Comm) Dup() (*Comm, error) {
-	return c.DupContext(context.Background(), nil)
+	return c.DupContext(context.Background(), setupPoller())
 }
 
 // DupContext is Dup with a context and a Poller (nil for the default).

@@ -206,7 +206,7 @@ func (c *Comm) allgatherStrings(what, s string) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mpi: %s: %w", what, err)
 	}
-	if err := r.Wait(context.Background(), nil); err != nil {
+	if err := r.Wait(context.Background(), setupPoller()); err != nil {
 		return nil, fmt.Errorf("mpi: %s: %w", what, err)
 	}
 	out := make([]string, c.size)

@@ -71,11 +71,11 @@ func NewWorld(base *Comm) (*World, error) {
 }
 
 func (w *World) dupPair(ctx context.Context) (*Comm, *Comm, error) {
-	comm, err := w.base.DupContext(ctx, nil)
+	comm, err := w.base.DupContext(ctx, setupPoller())
 	if err != nil {
 		return nil, nil, err
 	}
-	data, err := w.base.DupContext(ctx, nil)
+	data, err := w.base.DupContext(ctx, setupPoller())
 	if err != nil {
 		comm.Free()
 		return nil, nil, err
