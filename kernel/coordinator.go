@@ -260,13 +260,22 @@ func (x *execution) handle(ev event) {
 	case evStream:
 		x.labels.write(ev.Rank, ev.Name, ev.Text)
 	case evDisplay:
+		if ev.Display == nil {
+			return
+		}
+		// Text printed before the display shows above it.
 		x.labels.flush()
-		md := ev.Metadata
-		if md == nil {
-			md = map[string]any{}
+		d := *ev.Display
+		md := map[string]any{}
+		for k, v := range d.Metadata {
+			md[k] = v
 		}
 		md["rank"] = ev.Rank
-		x.out.Display(ev.Data, md)
+		d.Metadata = md
+		x.out.Display(d)
+	case evClear:
+		x.labels.flush()
+		x.out.Clear(ev.Wait)
 	case evDone:
 		if ev.Result == nil {
 			ev.Result = &doneReport{Err: &session.Error{Name: "KernelError", Value: "rank sent no result"}}
@@ -319,6 +328,10 @@ type rankSink struct {
 
 func (s rankSink) Stream(name, text string) { s.x.labels.write(s.rank, name, text) }
 
-func (s rankSink) Display(data, metadata map[string]any) {
-	s.x.handle(event{Kind: evDisplay, Rank: s.rank, Data: data, Metadata: metadata})
+func (s rankSink) Display(d Display) {
+	s.x.handle(event{Kind: evDisplay, Rank: s.rank, Display: &d})
+}
+
+func (s rankSink) Clear(wait bool) {
+	s.x.handle(event{Kind: evClear, Rank: s.rank, Wait: wait})
 }

@@ -33,7 +33,17 @@ type Interpreter interface {
 // iopub as the child of the execute_request.
 type Output interface {
 	Stream(name, text string, metadata map[string]any)
-	Display(data, metadata map[string]any)
+	Display(d Display)
+	Clear(wait bool)
+}
+
+// Display is one piece of rich output: display_data, or with Update set
+// update_display_data replacing what was shown under the same ID earlier.
+type Display struct {
+	Data     map[string]any `json:"data"`
+	Metadata map[string]any `json:"metadata,omitempty"`
+	ID       string         `json:"id,omitempty"`
+	Update   bool           `json:"update,omitempty"`
 }
 
 // Outcome is how a cell ended, folded over all ranks.

@@ -308,14 +308,33 @@ func (p *publisher) Stream(name, text string, metadata map[string]any) {
 	}
 }
 
-func (p *publisher) Display(data, metadata map[string]any) {
+func (p *publisher) Display(d Display) {
 	if p.silent {
 		return
 	}
-	if metadata == nil {
-		metadata = map[string]any{}
+	var err error
+	switch {
+	case d.Update:
+		err = p.req.Publish(jupyter.MsgUpdateDisplayData, jupyter.UpdateDisplayData{
+			Data: d.Data, Metadata: d.Metadata, Transient: jupyter.Transient{DisplayID: d.ID},
+		}, nil)
+	case d.ID != "":
+		err = p.req.Publish(jupyter.MsgDisplayData, jupyter.DisplayData{
+			Data: d.Data, Metadata: d.Metadata, Transient: &jupyter.Transient{DisplayID: d.ID},
+		}, nil)
+	default:
+		err = p.req.Publish(jupyter.MsgDisplayData, jupyter.DisplayData{Data: d.Data, Metadata: d.Metadata}, nil)
 	}
-	if err := p.req.Publish(jupyter.MsgDisplayData, jupyter.DisplayData{Data: data, Metadata: metadata}, nil); err != nil {
-		p.log.Error("publishing display_data", "err", err)
+	if err != nil {
+		p.log.Error("publishing display data", "err", err)
+	}
+}
+
+func (p *publisher) Clear(wait bool) {
+	if p.silent {
+		return
+	}
+	if err := p.req.Publish(jupyter.MsgClearOutput, jupyter.ClearOutput{Wait: wait}, nil); err != nil {
+		p.log.Error("publishing clear_output", "err", err)
 	}
 }

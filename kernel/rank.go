@@ -16,7 +16,8 @@ import (
 // straight to the frontend, on a worker it forwards to rank 0.
 type Sink interface {
 	Stream(name, text string)
-	Display(data, metadata map[string]any)
+	Display(d Display)
+	Clear(wait bool)
 }
 
 // Rank is what every rank holds alike: its interpreter session and the

@@ -46,6 +46,7 @@ type eventKind int
 const (
 	evStream  eventKind = iota + 1 // a chunk of stdout or stderr
 	evDisplay                      // rich output (display_data / update_display_data)
+	evClear                        // clear_output
 	evDone                         // the cell ended on this rank
 )
 
@@ -58,8 +59,8 @@ type event struct {
 	Rank     int            `json:"rank"`
 	Name     string         `json:"name,omitempty"` // "stdout" or "stderr" for evStream
 	Text     string         `json:"text,omitempty"`
-	Data     map[string]any `json:"data,omitempty"` // evDisplay
-	Metadata map[string]any `json:"metadata,omitempty"`
+	Display  *Display       `json:"display,omitempty"` // evDisplay
+	Wait     bool           `json:"wait,omitempty"`    // evClear
 	Result   *doneReport    `json:"result,omitempty"` // evDone
 }
 

@@ -95,8 +95,12 @@ func (s *remoteSink) Stream(name, text string) {
 	s.send(event{Kind: evStream, Name: name, Text: text})
 }
 
-func (s *remoteSink) Display(data, metadata map[string]any) {
-	s.send(event{Kind: evDisplay, Data: data, Metadata: metadata})
+func (s *remoteSink) Display(d Display) {
+	s.send(event{Kind: evDisplay, Display: &d})
+}
+
+func (s *remoteSink) Clear(wait bool) {
+	s.send(event{Kind: evClear, Wait: wait})
 }
 
 func (s *remoteSink) send(e event) {
