@@ -61,8 +61,8 @@ func foldErrors(reports []doneReport, stuck []int) *session.Error {
 		}
 	}
 	if len(stuck) > 0 {
-		note := fmt.Sprintf("%s still running %v after the failure (waiting for it in a collective?) and interrupted",
-			rankList(stuck), stuckGrace)
+		note := fmt.Sprintf("%s still running %v after the failure%s; interrupted",
+			rankList(stuck), stuckGrace, stuckWhere(reports, stuck))
 		if len(groups) == 0 {
 			note = fmt.Sprintf("%s did not finish and were interrupted", rankList(stuck))
 		}
@@ -71,6 +71,35 @@ func foldErrors(reports []doneReport, stuck []int) *session.Error {
 	}
 	out.Value = strings.Join(values, "; ")
 	return out
+}
+
+// stuckWhere says where the stuck ranks were waiting, when they were inside
+// an MPI call: " (waiting in mpi.Barrier)".
+func stuckWhere(reports []doneReport, stuck []int) string {
+	where := map[string][]int{}
+	var order []string
+	for _, r := range stuck {
+		if r >= len(reports) || reports[r].Where == "" {
+			continue
+		}
+		w := reports[r].Where
+		if _, ok := where[w]; !ok {
+			order = append(order, w)
+		}
+		where[w] = append(where[w], r)
+	}
+	if len(order) == 0 {
+		return ""
+	}
+	var parts []string
+	for _, w := range order {
+		s := "waiting in mpi." + w
+		if len(order) > 1 {
+			s = rankList(where[w]) + " " + s
+		}
+		parts = append(parts, s)
+	}
+	return " (" + strings.Join(parts, ", ") + ")"
 }
 
 // rankList names ranks compactly: "rank 2", "ranks 0-3", "ranks 1,3,5-7".

@@ -64,10 +64,17 @@ func (r *Rank) Execute(ctx context.Context, code string, sink Sink) doneReport {
 	r.world.Bind(ctx)
 	start := time.Now()
 	res := r.sess.Execute(ctx, code)
+	if ctx.Err() != nil {
+		// The interpreter returns from an interrupted cell at once; an MPI
+		// call it left behind notices a moment later and only then marks
+		// the world dirty. Wait for it, or the renewal would be skipped.
+		r.world.Quiesce(5 * time.Second)
+	}
 	return doneReport{
 		Data:    res.Data,
 		Err:     res.Err,
 		Dirty:   r.world.Dirty(),
+		Where:   r.world.Abandoned(),
 		Seconds: time.Since(start).Seconds(),
 	}
 }

@@ -69,6 +69,7 @@ type doneReport struct {
 	Data    map[string]any `json:"data,omitempty"`
 	Err     *session.Error `json:"err,omitempty"`
 	Dirty   bool           `json:"dirty,omitempty"`   // the rank abandoned an MPI operation: the cells' communicator must be renewed
+	Where   string         `json:"where,omitempty"`   // the MPI operation it abandoned, e.g. "Barrier"
 	Seconds float64        `json:"seconds,omitempty"` // wall time of the cell on this rank
 }
 

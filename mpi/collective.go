@@ -86,6 +86,7 @@ func (w *World) Bcast(data any, root int) error {
 	if err != nil {
 		return err
 	}
+	defer o.end()
 	a := classify(data)
 	rank := o.comm.Rank()
 	var local error
@@ -196,6 +197,7 @@ func (w *World) reduce(name string, send, recv any, op Op, root int, all bool) e
 	if err != nil {
 		return err
 	}
+	defer o.end()
 	s, r := classify(send), classify(recv)
 	rank := o.comm.Rank()
 	wantRecv := all || rank == root
@@ -264,6 +266,7 @@ func (w *World) gather(name string, send, recv any, root int, all bool) error {
 	if err != nil {
 		return err
 	}
+	defer o.end()
 	s, r := classify(send), classify(recv)
 	rank, size := o.comm.Rank(), o.comm.Size()
 	wantRecv := all || rank == root
@@ -325,6 +328,7 @@ func (w *World) Scatter(send, recv any, root int) error {
 	if err != nil {
 		return err
 	}
+	defer o.end()
 	s, r := classify(send), classify(recv)
 	rank, size := o.comm.Rank(), o.comm.Size()
 	local := o.checkRoot(root)

@@ -44,6 +44,7 @@ func (w *World) Send(data any, dest, tag int) error {
 	if err != nil {
 		return err
 	}
+	defer o.end()
 	reqs, err := o.isend(data, dest, tag)
 	if err != nil {
 		return err
@@ -115,6 +116,7 @@ func (w *World) Recv(data any, source, tag int) (Status, error) {
 	if err != nil {
 		return Status{}, err
 	}
+	defer o.end()
 	return o.recv(data, source, tag)
 }
 
@@ -208,6 +210,7 @@ func (w *World) Sendrecv(send any, dest, sendTag int, recv any, source, recvTag 
 	if err != nil {
 		return Status{}, err
 	}
+	defer o.end()
 	reqs, err := o.isend(send, dest, sendTag)
 	if err != nil {
 		return Status{}, err

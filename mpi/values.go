@@ -42,6 +42,7 @@ func (w *World) gatherValue(name string, v, out any, root int, all bool) error {
 	if err != nil {
 		return err
 	}
+	defer o.end()
 	rank, size := o.comm.Rank(), o.comm.Size()
 	wantRecv := all || rank == root
 	local := o.checkRoot(root)
@@ -108,6 +109,7 @@ func (w *World) ScatterValue(in any, out any, root int) error {
 	if err != nil {
 		return err
 	}
+	defer o.end()
 	rank, size := o.comm.Rank(), o.comm.Size()
 	local := o.checkRoot(root)
 	outV := reflect.ValueOf(out)

@@ -39,6 +39,14 @@ type World struct {
 	data  *Comm // point-to-point payloads too large to go in the envelope
 	ctx   context.Context
 	dirty bool
+	// abandoned names the first operation abandoned since the last Renew,
+	// so that the kernel can say where a stuck rank was waiting.
+	abandoned string
+	// inflight counts the operations running now; Quiesce waits for it to
+	// reach zero. The interpreter returns from an interrupted cell at once,
+	// while a compiled MPI call may take a moment more to notice.
+	inflight int
+	idle     *sync.Cond
 }
 
 // ErrDirty is returned (wrapped) by a World's operations after one was
@@ -108,6 +116,7 @@ func (w *World) Renew() error {
 	oldComm, oldData := w.comm, w.data
 	w.comm, w.data = comm, data
 	w.dirty = false
+	w.abandoned = ""
 	w.mu.Unlock()
 	return errors.Join(oldComm.Free(), oldData.Free())
 }
@@ -119,12 +128,20 @@ func (w *World) Dirty() bool {
 	return w.dirty
 }
 
+// Abandoned names the operation (e.g. "Barrier") that was abandoned since
+// the last Renew, or "" if none was.
+func (w *World) Abandoned() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.abandoned
+}
+
 // Symbols returns the package as the interpreter wants it: every exported
 // method of *World (except the kernel-side Bind, Renew, Dirty and Symbols)
 // bound to w as a package-level function, plus the types and constants.
 // New methods appear in cells without changes here.
 func (w *World) Symbols() map[string]reflect.Value {
-	skip := map[string]bool{"Bind": true, "Renew": true, "Dirty": true, "Symbols": true}
+	skip := map[string]bool{"Bind": true, "Renew": true, "Dirty": true, "Abandoned": true, "Quiesce": true, "Symbols": true}
 	out := map[string]reflect.Value{
 		"Op":        reflect.ValueOf((*Op)(nil)),
 		"Status":    reflect.ValueOf((*Status)(nil)),
@@ -174,7 +191,46 @@ func (w *World) begin(name string) (*op, error) {
 	if err := w.ctx.Err(); err != nil {
 		return nil, fmt.Errorf("mpi: %s: %w", name, err)
 	}
+	w.inflight++
 	return &op{w: w, name: name, ctx: w.ctx, comm: w.comm, data: w.data}, nil
+}
+
+// end marks the operation finished (deferred by every method after begin).
+func (o *op) end() {
+	o.w.mu.Lock()
+	o.w.inflight--
+	if o.w.inflight == 0 && o.w.idle != nil {
+		o.w.idle.Broadcast()
+	}
+	o.w.mu.Unlock()
+}
+
+// Quiesce waits until no operation runs on w, or until timeout; it reports
+// whether none does. The kernel calls it when a cell has ended, before it
+// reads Dirty: a call abandoned on interrupt marks the World dirty only as
+// it returns.
+func (w *World) Quiesce(timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.idle == nil {
+		w.idle = sync.NewCond(&w.mu)
+	}
+	for w.inflight > 0 {
+		left := time.Until(deadline)
+		if left <= 0 {
+			return false
+		}
+		// sync.Cond has no timed wait: a timer broadcasts at the deadline.
+		t := time.AfterFunc(left, func() {
+			w.mu.Lock()
+			w.idle.Broadcast()
+			w.mu.Unlock()
+		})
+		w.idle.Wait()
+		t.Stop()
+	}
+	return true
 }
 
 // wait completes r or abandons it on cancellation (marking the World dirty).
@@ -186,6 +242,9 @@ func (o *op) wait(r *Request) error {
 	if o.ctx.Err() != nil && errors.Is(err, o.ctx.Err()) {
 		o.w.mu.Lock()
 		o.w.dirty = true
+		if o.w.abandoned == "" {
+			o.w.abandoned = o.name
+		}
 		o.w.mu.Unlock()
 		return fmt.Errorf("mpi: %s: interrupted: %w", o.name, err)
 	}
@@ -222,6 +281,7 @@ func (w *World) Barrier() error {
 	if err != nil {
 		return err
 	}
+	defer o.end()
 	r, err := o.comm.Ibarrier()
 	if err != nil {
 		return o.wrap(err)

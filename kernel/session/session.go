@@ -48,7 +48,8 @@ type Session struct {
 	diag      *diagSink // yaegi's own stderr: panic trace lines
 	intr      *interrupter
 
-	run sync.Mutex // held by Execute and Reset
+	run    sync.Mutex // held by Execute and Reset
+	blocks int        // hidden functions made by statementPieces (under run)
 
 	mu             sync.Mutex // guards what follows
 	ip             *interp.Interpreter
@@ -177,6 +178,10 @@ func (s *Session) execute(ctx context.Context, code string) Result {
 		case chunkDecl:
 			s.declare(c.decls)
 		case chunkExpr:
+			c, e := s.nameFuncLit(ctx, c)
+			if e != nil {
+				return Result{Err: e}
+			}
 			src, show, e := s.finalSource(ctx, c)
 			if e == nil {
 				var v reflect.Value
@@ -186,8 +191,10 @@ func (s *Session) execute(ctx context.Context, code string) Result {
 			}
 			return Result{Err: e}
 		}
-		if _, e := s.eval(ctx, lineDirective(yaegiFile, c.line, c.col)+c.text); e != nil {
-			return Result{Err: e}
+		for _, src := range s.statementPieces(c) {
+			if _, e := s.eval(ctx, src); e != nil {
+				return Result{Err: e}
+			}
 		}
 		s.remember(c)
 	}

@@ -35,6 +35,8 @@ type chunk struct {
 	line, col int                 // position of text[0] in the cell (1-based, col in bytes)
 	decls     []ast.Decl          // chunkDecl
 	stmts     []ast.Stmt          // chunkStmt
+	spans     []span              // chunkStmt: each statement's bytes in the cell
+	start     int                 // byte offset of text in the cell
 	expr      ast.Expr            // chunkExpr
 	cell      string              // chunkExpr: the whole cell
 	offset    func(token.Pos) int // chunkExpr: byte offset in cell of a position in expr
@@ -314,11 +316,13 @@ func splitCell(code string) (*plan, error) {
 			c.kind = chunkDecl
 		}
 		c.line, c.col = lineCol(code, items[i].start)
+		c.start = items[i].start
 		for _, it := range items[i:j] {
 			if isDecl {
 				c.decls = append(c.decls, it.decl)
 			} else {
 				c.stmts = append(c.stmts, it.stmt)
+				c.spans = append(c.spans, it.span)
 			}
 		}
 		p.chunks = append(p.chunks, c)

@@ -1,0 +1,215 @@
+package tests
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestCellMPI is the cell-side MPI package on a real 4-rank kernel:
+// collectives with numeric checks, point to point, clear errors, and that a
+// cell's wildcard receive never sees kernel traffic (and the kernel never
+// swallows a cell's message).
+func TestCellMPI(t *testing.T) {
+	k := startKernel(t, 4)
+	res := drive(t, k.connFile,
+		// 0: Allreduce of rank-dependent data, all four ops.
+		exec1(`send := []float64{float64(mpi.Rank() + 1), 2}
+sum := make([]float64, 2)
+mx := make([]float64, 2)
+mpi.Allreduce(send, sum, mpi.Sum)
+mpi.Allreduce(send, mx, mpi.Max)
+fmt.Println(sum, mx)`),
+		// 1: Gather in rank order, Bcast of a gob value, Scatter.
+		exec1(`all := make([]int, 4)
+if err := mpi.Allgather([]int{mpi.Rank() * mpi.Rank()}, all); err != nil { panic(err) }
+type Cfg struct { Name string; N int }
+cfg := Cfg{}
+if mpi.Rank() == 0 { cfg = Cfg{"heat", 7} }
+if err := mpi.Bcast(&cfg, 0); err != nil { panic(err) }
+fmt.Println(all, cfg.Name, cfg.N)`),
+		// 2: the kernel's output traffic (rank 0 and 2 print a lot) does not
+		// reach rank 1's wildcard receive, nor does rank 3's message to
+		// rank 0 get lost in the kernel's receiver.
+		exec1(`if mpi.Rank() == 0 || mpi.Rank() == 2 {
+	for i := 0; i < 200; i++ { fmt.Println("noise", i) }
+}
+switch mpi.Rank() {
+case 0:
+	if err := mpi.Send([]int{42}, 1, 7); err != nil { panic(err) }
+	got := make([]int, 1)
+	st, err := mpi.Recv(got, mpi.AnySource, mpi.AnyTag)
+	fmt.Println("rank0 got", got[0], "from", st.Source, "tag", st.Tag, err)
+case 1:
+	got := make([]int, 1)
+	st, err := mpi.Recv(got, mpi.AnySource, mpi.AnyTag)
+	fmt.Println("rank1 got", got[0], "from", st.Source, "tag", st.Tag, err)
+case 3:
+	if err := mpi.Send([]int{99}, 0, 5); err != nil { panic(err) }
+}`),
+		// 3: a length mismatch is a clear error on every rank, not a crash.
+		exec1(`buf := make([]float64, 3 + mpi.Rank())
+err := mpi.Bcast(buf, 0)
+fmt.Println("err:", err)`),
+		// 4: and the world is still usable.
+		exec1(`one := []int{1}
+n := []int{0}
+mpi.Allreduce(one, n, mpi.Sum)
+n[0]`),
+		action{"do": "shutdown"},
+	)
+	out := res[0].stream("stdout")
+	for r := 0; r < 4; r++ {
+		if want := fmt.Sprintf("[%d] [10 8] [4 2]\n", r); !strings.Contains(out, want) {
+			t.Errorf("Allreduce: want %q in\n%s", want, out)
+		}
+	}
+	out = res[1].stream("stdout")
+	for r := 0; r < 4; r++ {
+		if want := fmt.Sprintf("[%d] [0 1 4 9] heat 7\n", r); !strings.Contains(out, want) {
+			t.Errorf("Allgather/Bcast: want %q in\n%s", want, out)
+		}
+	}
+	out = res[2].stream("stdout")
+	for _, want := range []string{"[1] rank1 got 42 from 0 tag 7 <nil>\n", "[0] rank0 got 99 from 3 tag 5 <nil>\n", "[2] noise 199\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("traffic separation: want %q in\n%s", want, lastLines(out, 10))
+		}
+	}
+	if res[2].status() != "ok" {
+		t.Errorf("traffic separation cell: %v", res[2].Reply)
+	}
+	out = res[3].stream("stdout")
+	if !strings.Contains(out, "[0] err: mpi: Bcast: lengths differ") || !strings.Contains(out, "[3] err: mpi: Bcast:") {
+		t.Errorf("mismatched Bcast lengths: want a clear error on every rank:\n%s", out)
+	}
+	if got := textResult(res[4]); got != "4" {
+		t.Errorf("Allreduce after the error = %q, want 4", got)
+	}
+	if err := k.wait(30 * time.Second); err != nil {
+		t.Errorf("shutdown: %v", err)
+	}
+}
+
+// TestNoHangs: a rank fails while the others wait for it in a collective.
+// The cell ends with one error naming the failed rank and the stuck ones,
+// and the next cell, with collectives, runs on all ranks.
+func TestNoHangs(t *testing.T) {
+	k := startKernel(t, 4)
+	res := drive(t, k.connFile,
+		exec1(`if mpi.Rank() == 2 { panic("boom on two") }
+mpi.Barrier()
+fmt.Println("after barrier")`),
+		exec1(`x := []float64{1}
+y := []float64{0}
+if err := mpi.Allreduce(x, y, mpi.Sum); err != nil { panic(err) }
+y[0]`),
+		action{"do": "shutdown"},
+	)
+	errs := res[0].of("error")
+	if len(errs) != 1 {
+		t.Fatalf("%d error messages, want 1: %+v", len(errs), res[0].Msgs)
+	}
+	ev := errs[0].Content["evalue"].(string)
+	for _, want := range []string{"rank 2", "boom on two", "ranks 0-1,3", "Barrier"} {
+		if !strings.Contains(ev, want) {
+			t.Errorf("error %q lacks %q", ev, want)
+		}
+	}
+	if strings.Contains(res[0].stream("stdout"), "after barrier") {
+		t.Errorf("a rank got past the barrier:\n%s", res[0].stream("stdout"))
+	}
+	if got := textResult(res[1]); got != "4" {
+		t.Errorf("collective after the failure = %q (reply %v)", got, res[1].Reply)
+	}
+	if err := k.wait(30 * time.Second); err != nil {
+		t.Errorf("shutdown: %v", err)
+	}
+}
+
+// TestInterruptInsideMPI interrupts cells whose ranks are blocked in MPI
+// calls and in time.Sleep; each time the kernel stays usable, including
+// collectives on the same mpi world.
+func TestInterruptInsideMPI(t *testing.T) {
+	k := startKernel(t, 4)
+	cells := []string{
+		`if mpi.Rank() != 0 { mpi.Barrier() } else { for {} }`,
+		`buf := make([]int, 1); mpi.Recv(buf, mpi.AnySource, 3)`,
+		`if mpi.Rank() == 0 { time.Sleep(time.Hour) }; s := []float64{1}; r := []float64{0}; mpi.Allreduce(s, r, mpi.Sum)`,
+		`time.Sleep(time.Hour)`,
+	}
+	var actions []action
+	for _, c := range cells {
+		actions = append(actions,
+			action{"do": "execute", "code": c, "interrupt_after": 1.0},
+			exec1(`z := []int{mpi.Rank()}; zz := []int{0}; mpi.Allreduce(z, zz, mpi.Sum); zz[0]`))
+	}
+	actions = append(actions, action{"do": "shutdown"})
+	res := drive(t, k.connFile, actions...)
+	for i, c := range cells {
+		r := res[2*i]
+		if r.status() != "error" || r.Reply["ename"] != "Interrupted" {
+			t.Errorf("cell %q: reply %v", c, r.Reply)
+		}
+		t.Logf("interrupt of %q: execute_reply after %.0f ms", c, (r.Seconds-1.0)*1000)
+		if got := textResult(res[2*i+1]); got != "6" {
+			t.Errorf("Allreduce after interrupting %q = %q (reply %v)", c, got, res[2*i+1].Reply)
+		}
+	}
+	if err := k.wait(30 * time.Second); err != nil {
+		t.Errorf("shutdown: %v", err)
+	}
+}
+
+// TestLiveOutput: what a worker prints during a long cell reaches the
+// frontend while the cell still runs, labelled and in order; 10 MB from one
+// rank arrive whole and in order.
+func TestLiveOutput(t *testing.T) {
+	k := startKernel(t, 4)
+	res := drive(t, k.connFile,
+		exec1(`fmt.Println("early", mpi.Rank())
+time.Sleep(1500 * time.Millisecond)
+fmt.Println("late", mpi.Rank())`),
+		exec1(`if mpi.Rank() == 3 {
+	pad := strings.Repeat("x", 91)
+	for i := 0; i < 100000; i++ { fmt.Printf("%07d %s\n", i, pad) }
+}`),
+		action{"do": "shutdown"},
+	)
+	var early, late float64
+	for _, m := range res[0].of("stream") {
+		text := m.Content["text"].(string)
+		if strings.Contains(text, "[3] early 3") {
+			early = m.T
+		}
+		if strings.Contains(text, "[3] late 3") {
+			late = m.T
+		}
+	}
+	if early == 0 || late == 0 {
+		t.Fatalf("missing output:\n%s", res[0].stream("stdout"))
+	}
+	// The line printed before the 1.5 s sleep must be seen at least a
+	// second before the one printed after it: streamed, not collected at
+	// the end.
+	if late-early < 1.0 {
+		t.Errorf("rank 3's first line arrived %.2f s, its last %.2f s after the request: not live", early, late)
+	}
+	t.Logf("rank 3's early line reached the client %.0f ms after the request", early*1000)
+
+	out := res[1].stream("stdout")
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	if len(lines) != 100000 {
+		t.Fatalf("10 MB output: %d lines arrived, want 100000", len(lines))
+	}
+	pad := strings.Repeat("x", 91)
+	for i, l := range lines {
+		if want := fmt.Sprintf("[3] %07d %s", i, pad); l != want {
+			t.Fatalf("line %d = %.40q…, want %.40q…", i, l, want)
+		}
+	}
+	if err := k.wait(30 * time.Second); err != nil {
+		t.Errorf("shutdown: %v", err)
+	}
+}
