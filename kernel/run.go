@@ -103,6 +103,7 @@ func serve(ctx context.Context, cfg Config, f *Fabric, r *Rank, log *slog.Logger
 	}
 	defer srv.Close()
 
+	parent := ctx
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
 	k := NewKernel(ctx, coord, log, func(restart bool) {
@@ -115,7 +116,13 @@ func serve(ctx context.Context, cfg Config, f *Fabric, r *Rank, log *slog.Logger
 	if err := srv.Publish(nil, jupyter.MsgStatus, jupyter.Status{ExecutionState: "starting"}, nil); err != nil {
 		log.Warn("publishing starting status", "err", err)
 	}
-	if err := srv.Serve(ctx, k); err != nil && ctx.Err() == nil {
+	err = srv.Serve(ctx, k)
+	if parent.Err() != nil {
+		// A signal, not a shutdown_request: mpirun sends SIGTERM to every
+		// rank when one of them died, and says which on its stderr.
+		log.Warn("kernel terminated by a signal; if a rank died, mpirun names it above or below")
+	}
+	if err != nil && ctx.Err() == nil {
 		return fmt.Errorf("serve: %w", err)
 	}
 	return nil

@@ -29,6 +29,12 @@ func (w *Worker) Run(ctx context.Context) error {
 	for {
 		c, err := w.fabric.NextCommand(ctx)
 		if err != nil {
+			if ctx.Err() != nil {
+				// SIGTERM: mpirun ends the job (a rank died, or the
+				// frontend killed the kernel). Nothing to report.
+				w.log.Debug("terminated", "err", err)
+				return nil
+			}
 			return err
 		}
 		switch c.Kind {

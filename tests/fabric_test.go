@@ -1,8 +1,14 @@
 package tests
 
 import (
+	"bytes"
 	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -212,4 +218,153 @@ fmt.Println("late", mpi.Rank())`),
 	if err := k.wait(30 * time.Second); err != nil {
 		t.Errorf("shutdown: %v", err)
 	}
+}
+
+// TestRankDeath: a worker killed from outside ends the kernel, with mpirun
+// saying which rank died, instead of leaving a kernel that hangs.
+func TestRankDeath(t *testing.T) {
+	k := startKernel(t, 4)
+	drive(t, k.connFile, exec1(`x := mpi.Rank()`))
+	workers := childrenOf(k.cmd.Process.Pid)
+	if len(workers) != 4 {
+		t.Fatalf("mpirun has %d children, want 4: %v", len(workers), workers)
+	}
+	if err := syscall.Kill(workers[2], syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	err := k.wait(60 * time.Second)
+	if err == nil {
+		t.Fatalf("mpirun exited 0 after a rank was killed")
+	}
+	if strings.Contains(err.Error(), "still running") {
+		t.Fatalf("kernel hangs after a rank died: %v\nstderr:\n%s", err, k.stderr)
+	}
+	if !strings.Contains(k.stderr.String(), "exited on signal 9") {
+		t.Errorf("no message naming the dead rank:\n%s", k.stderr)
+	}
+	if pids := processesOf(k.connFile); len(pids) > 0 {
+		t.Errorf("processes left: %v", pids)
+	}
+}
+
+// TestSixteenRanks: the basics on 16 ranks on a 2-core machine.
+func TestSixteenRanks(t *testing.T) {
+	k := startKernel(t, 16)
+	res := drive(t, k.connFile,
+		exec1(`fmt.Println("rank", mpi.Rank())`),
+		exec1(`if mpi.Rank() == 11 { panic("eleven") }; mpi.Barrier()`),
+		exec1(`v := []int{mpi.Rank()}; s := []int{0}; mpi.Allreduce(v, s, mpi.Sum); s[0]`),
+		action{"do": "execute", "code": `if mpi.Rank() % 2 == 0 { for {} } else { mpi.Barrier() }`, "interrupt_after": 1.0},
+		exec1(`mpi.Size()`),
+		action{"do": "shutdown"},
+	)
+	out := res[0].stream("stdout")
+	for r := 0; r < 16; r++ {
+		if want := fmt.Sprintf("[%d] rank %d\n", r, r); !strings.Contains(out, want) {
+			t.Errorf("missing %q", want)
+		}
+	}
+	if ev, _ := res[1].Reply["evalue"].(string); !strings.Contains(ev, "rank 11: eleven") || !strings.Contains(ev, "ranks 0-10,12-15") {
+		t.Errorf("failure on rank 11: %q", ev)
+	}
+	if got := textResult(res[2]); got != "120" {
+		t.Errorf("Allreduce on 16 ranks = %q, want 120", got)
+	}
+	if res[3].Reply["ename"] != "Interrupted" {
+		t.Errorf("interrupt on 16 ranks: %v", res[3].Reply)
+	}
+	if got := textResult(res[4]); got != "16" {
+		t.Errorf("after interrupt: %q", got)
+	}
+	if err := k.wait(60 * time.Second); err != nil {
+		t.Errorf("shutdown: %v", err)
+	}
+}
+
+// TestIdleRanksRest: a kernel sitting idle uses less than 2% of one core in
+// total at 4 ranks and less than 5% at 16 (mpirun and every rank, from
+// /proc over 10 s) — OpenMPI's own blocking waits would use 100% per rank.
+func TestIdleRanksRest(t *testing.T) {
+	for _, tc := range []struct {
+		ranks int
+		limit float64
+	}{{4, 0.02}, {16, 0.05}} {
+		t.Run(fmt.Sprintf("ranks=%d", tc.ranks), func(t *testing.T) {
+			k := startKernel(t, tc.ranks)
+			drive(t, k.connFile, exec1(`x := 1`))
+			time.Sleep(3 * time.Second) // let the pollers' backoff settle
+			pids := append(childrenOf(k.cmd.Process.Pid), k.cmd.Process.Pid)
+			before := cpuSeconds(pids)
+			start := time.Now()
+			time.Sleep(10 * time.Second)
+			used := (cpuSeconds(pids) - before) / time.Since(start).Seconds()
+			t.Logf("%d idle ranks (+mpirun): %.2f%% of one core", tc.ranks, 100*used)
+			if used > tc.limit {
+				t.Errorf("idle kernel used %.2f%% of a core, limit %.0f%%", 100*used, 100*tc.limit)
+			}
+			drive(t, k.connFile, action{"do": "shutdown"})
+			k.wait(60 * time.Second)
+		})
+	}
+}
+
+// childrenOf lists the pids whose parent is pid.
+func childrenOf(pid int) []int {
+	var kids []int
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+		if len(f) > 2 && f[1] == strconv.Itoa(pid) {
+			kids = append(kids, p)
+		}
+	}
+	sort.Ints(kids)
+	return kids
+}
+
+// cpuSeconds sums the CPU time the processes have used: schedstat of every
+// thread (nanoseconds; /proc/PID/schedstat alone is the main thread only),
+// else utime+stime from stat (clock ticks, whole process).
+func cpuSeconds(pids []int) float64 {
+	var total float64
+	for _, p := range pids {
+		tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", p))
+		var ns float64
+		ok := len(tasks) > 0
+		for _, task := range tasks {
+			b, err := os.ReadFile(task)
+			f := strings.Fields(string(b))
+			if err != nil || len(f) == 0 {
+				ok = false
+				break
+			}
+			v, err := strconv.ParseFloat(f[0], 64)
+			if err != nil {
+				ok = false
+				break
+			}
+			ns += v
+		}
+		if ok {
+			total += ns / 1e9
+			continue
+		}
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p))
+		if err != nil {
+			continue
+		}
+		f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+		ut, _ := strconv.ParseFloat(f[11], 64)
+		st, _ := strconv.ParseFloat(f[12], 64)
+		total += (ut + st) / 100
+	}
+	return total
 }
