@@ -1,0 +1,123 @@
+package kernel
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/gompi-kernel/gompi-kernel/jupyter"
+	"github.com/gompi-kernel/gompi-kernel/kernel/session"
+)
+
+func TestRankList(t *testing.T) {
+	for _, tc := range []struct {
+		in   []int
+		want string
+	}{
+		{[]int{2}, "rank 2"},
+		{[]int{0, 1, 2, 3}, "ranks 0-3"},
+		{[]int{1, 3, 5, 6, 7}, "ranks 1,3,5-7"},
+		{[]int{0, 1, 3}, "ranks 0-1,3"},
+	} {
+		if got := rankList(tc.in); got != tc.want {
+			t.Errorf("rankList(%v) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestFoldErrors(t *testing.T) {
+	boom := &session.Error{Name: "Panic", Value: "boom", Traceback: []string{"1:1: panic"}}
+	ok := doneReport{}
+	if e := foldErrors([]doneReport{ok, ok}, nil); e != nil {
+		t.Fatalf("no failure folded into %+v", e)
+	}
+	// One rank: its error as it is, no rank label.
+	if e := foldErrors([]doneReport{{Err: boom}}, nil); e != boom {
+		t.Errorf("single rank: %+v", e)
+	}
+	// The same failure on several ranks is named once.
+	e := foldErrors([]doneReport{{Err: boom}, ok, {Err: boom}, {Err: boom}}, nil)
+	if e.Name != "Panic" || e.Value != "ranks 0,2-3: boom" {
+		t.Errorf("alike failures: %+v", e)
+	}
+	// Different failures are listed apiece; stuck ranks are named apart,
+	// with where they waited.
+	other := &session.Error{Name: "CompileError", Value: "1:1: undefined: x"}
+	stuck := &session.Error{Name: "Interrupted", Value: "interrupted"}
+	e = foldErrors([]doneReport{{Err: stuck, Where: "Barrier"}, {Err: boom}, {Err: other}, {Err: stuck, Where: "Barrier"}}, []int{0, 3})
+	for _, want := range []string{"rank 1: boom", "rank 2: 1:1: undefined: x", "ranks 0,3 still running", "waiting in mpi.Barrier"} {
+		if !strings.Contains(e.Value, want) {
+			t.Errorf("evalue %q lacks %q", e.Value, want)
+		}
+	}
+	if e.Name != "Panic" {
+		t.Errorf("name %q, want the first failure's", e.Name)
+	}
+}
+
+type recordedStream struct{ name, text string }
+
+type recorder struct{ streams []recordedStream }
+
+func (r *recorder) Stream(name, text string, _ map[string]any) {
+	r.streams = append(r.streams, recordedStream{name, text})
+}
+func (r *recorder) Display(Display) {}
+func (r *recorder) Clear(bool)      {}
+
+func TestLabellerKeepsLinesWhole(t *testing.T) {
+	rec := &recorder{}
+	l := newLabeller(rec, 4)
+	l.write(1, "stdout", "hel")
+	l.write(2, "stdout", "other\n")
+	l.write(1, "stdout", "lo\nwor")
+	l.write(1, "stderr", "e1\n")
+	l.write(1, "stdout", "ld")
+	l.flush()
+	var got []string
+	for _, s := range rec.streams {
+		got = append(got, s.name+":"+s.text)
+	}
+	want := []string{"stdout:[2] other\n", "stdout:[1] hello\n", "stderr:[1] e1\n", "stdout:[1] world\n"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("got %q\nwant %q", got, want)
+	}
+	one := &recorder{}
+	newLabeller(one, 1).write(0, "stdout", "as is")
+	if len(one.streams) != 1 || one.streams[0].text != "as is" {
+		t.Errorf("one rank: %+v", one.streams)
+	}
+}
+
+func TestHistory(t *testing.T) {
+	var h History
+	h.Add(1, "x := 1", "")
+	h.Add(2, "1 + 2", "3")
+	h.Add(3, "a/b", "")
+	h.Add(4, "1 + 2", "3")
+	inputs := func(es []jupyter.HistoryEntry) string {
+		var s []string
+		for _, e := range es {
+			s = append(s, e.Input)
+		}
+		return strings.Join(s, "|")
+	}
+	if got := inputs(h.Query(jupyter.HistoryRequest{HistAccessType: "tail", N: 2})); got != "a/b|1 + 2" {
+		t.Errorf("tail 2: %q", got)
+	}
+	if got := inputs(h.Query(jupyter.HistoryRequest{HistAccessType: "range", Start: 2, Stop: 4})); got != "1 + 2|a/b" {
+		t.Errorf("range 2-4: %q", got)
+	}
+	if got := inputs(h.Query(jupyter.HistoryRequest{HistAccessType: "search", Pattern: "1 + *"})); got != "1 + 2|1 + 2" {
+		t.Errorf("search: %q", got)
+	}
+	if got := inputs(h.Query(jupyter.HistoryRequest{HistAccessType: "search", Pattern: "1 + *", Unique: true})); got != "1 + 2" {
+		t.Errorf("search unique: %q", got)
+	}
+	if got := inputs(h.Query(jupyter.HistoryRequest{HistAccessType: "search", Pattern: "*/*"})); got != "a/b" {
+		t.Errorf("glob across a slash: %q", got)
+	}
+	out := h.Query(jupyter.HistoryRequest{HistAccessType: "tail", N: 1, Output: true})
+	if len(out) != 1 || out[0].Output == nil || *out[0].Output != "3" {
+		t.Errorf("output: %+v", out)
+	}
+}
