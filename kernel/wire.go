@@ -54,14 +54,14 @@ const (
 // keeps messages between one pair of ranks in order, so a rank's evDone
 // always arrives after all of its output for the same cell.
 type event struct {
-	Kind     eventKind      `json:"kind"`
-	Seq      uint64         `json:"seq"`
-	Rank     int            `json:"rank"`
-	Name     string         `json:"name,omitempty"` // "stdout" or "stderr" for evStream
-	Text     string         `json:"text,omitempty"`
-	Display  *Display       `json:"display,omitempty"` // evDisplay
-	Wait     bool           `json:"wait,omitempty"`    // evClear
-	Result   *doneReport    `json:"result,omitempty"` // evDone
+	Kind    eventKind   `json:"kind"`
+	Seq     uint64      `json:"seq"`
+	Rank    int         `json:"rank"`
+	Name    string      `json:"name,omitempty"` // "stdout" or "stderr" for evStream
+	Text    string      `json:"text,omitempty"`
+	Display *Display    `json:"display,omitempty"` // evDisplay
+	Wait    bool        `json:"wait,omitempty"`    // evClear
+	Result  *doneReport `json:"result,omitempty"`  // evDone
 }
 
 // doneReport is one rank's account of a finished cell.
