@@ -2,7 +2,6 @@ package kernel
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -16,6 +15,7 @@ import (
 const (
 	tagEvent     = 1
 	tagInterrupt = 2
+	tagCommand   = 3
 )
 
 // Fabric is the kernel's own MPI traffic, kept apart from anything a cell
@@ -24,7 +24,7 @@ const (
 // message and a kernel probe cannot steal a cell's.
 type Fabric struct {
 	world *mpi.Comm
-	cmd   *mpi.Comm // rank 0 → workers: commands, as two broadcasts (length, body)
+	cmd   *mpi.Comm // rank 0 → workers: commands
 	up    *mpi.Comm // workers → rank 0: output and results
 	intr  *mpi.Comm // rank 0 → workers: interrupts, point to point
 	cells *mpi.Comm // the base from which the cells' World is made
@@ -110,8 +110,14 @@ func wait(ctx context.Context, p *mpi.Poller, r *mpi.Request) error {
 	return p.Wait(ctx, r.Test)
 }
 
-// Broadcast sends a command from rank 0 to every worker. A broadcast rather
-// than N-1 sends: the fan-out is a tree inside MPI, not a loop here.
+// Broadcast sends a command from rank 0 to every worker: one eager
+// point-to-point message each, then a ring of each worker's doorbell.
+//
+// Not MPI_Ibcast, which was measured first: a broadcast tree advances only
+// while the ranks inside it poll, and on an oversubscribed node (16 ranks on
+// 2 cores) the inner ranks are often descheduled, which made a trivial cell
+// take 24 ms at 16 ranks. With direct sends each worker needs only itself to
+// run; posting N-1 small sends costs microseconds on rank 0.
 func (f *Fabric) Broadcast(ctx context.Context, c command) error {
 	if f.size == 1 {
 		return nil
@@ -120,45 +126,41 @@ func (f *Fabric) Broadcast(ctx context.Context, c command) error {
 	if err != nil {
 		return err
 	}
-	var hdr [8]byte
-	binary.LittleEndian.PutUint64(hdr[:], uint64(len(body)))
-	r, err := f.cmd.Ibcast(hdr[:], 0)
-	if err != nil {
-		return fmt.Errorf("broadcast %v header: %w", c.Kind, err)
+	reqs := make([]*mpi.Request, 0, f.size-1)
+	for _, w := range f.workers() {
+		r, err := f.cmd.Isend(body, w, tagCommand)
+		if err != nil {
+			return fmt.Errorf("send %v to rank %d: %w", c.Kind, w, err)
+		}
+		reqs = append(reqs, r)
 	}
 	f.ring(f.workers()...)
-	if err := wait(ctx, &f.busy, r); err != nil {
-		return fmt.Errorf("broadcast %v header: %w", c.Kind, err)
-	}
-	if err := f.bcast(ctx, &f.busy, body); err != nil {
-		return fmt.Errorf("broadcast %v: %w", c.Kind, err)
+	for _, r := range reqs {
+		if err := wait(ctx, &f.busy, r); err != nil {
+			return fmt.Errorf("send %v: %w", c.Kind, err)
+		}
 	}
 	return nil
 }
 
 // NextCommand waits, resting, for rank 0's next command. Workers only.
 func (f *Fabric) NextCommand(ctx context.Context) (command, error) {
-	var hdr [8]byte
-	if err := f.bcast(ctx, &f.idle, hdr[:]); err != nil {
+	var in *mpi.Incoming
+	err := f.idle.Wait(ctx, func() (bool, error) {
+		m, ok, err := f.cmd.Probe(0, tagCommand)
+		if ok {
+			in = m
+		}
+		return ok, err
+	})
+	if err != nil {
 		return command{}, fmt.Errorf("wait for command: %w", err)
 	}
-	n := binary.LittleEndian.Uint64(hdr[:])
-	if n > 1<<31 {
-		return command{}, fmt.Errorf("wait for command: implausible length %d", n)
-	}
-	body := make([]byte, n)
-	if err := f.bcast(ctx, &f.busy, body); err != nil {
+	body, _, _, err := in.Recv()
+	if err != nil {
 		return command{}, fmt.Errorf("receive command: %w", err)
 	}
 	return decode[command](body)
-}
-
-func (f *Fabric) bcast(ctx context.Context, p *mpi.Poller, buf []byte) error {
-	r, err := f.cmd.Ibcast(buf, 0)
-	if err != nil {
-		return err
-	}
-	return wait(ctx, p, r)
 }
 
 // Send reports an event from a worker to rank 0. It returns once MPI is done
