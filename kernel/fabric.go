@@ -119,28 +119,47 @@ func wait(ctx context.Context, p *mpi.Poller, r *mpi.Request) error {
 // take 24 ms at 16 ranks. With direct sends each worker needs only itself to
 // run; posting N-1 small sends costs microseconds on rank 0.
 func (f *Fabric) Broadcast(ctx context.Context, c command) error {
-	if f.size == 1 {
+	return f.SendCommand(ctx, f.workers(), c)
+}
+
+// SendCommand sends a command from rank 0 to the given workers.
+func (f *Fabric) SendCommand(ctx context.Context, to []int, c command) error {
+	if len(to) == 0 {
 		return nil
 	}
 	body, err := encode(c)
 	if err != nil {
 		return err
 	}
-	reqs := make([]*mpi.Request, 0, f.size-1)
-	for _, w := range f.workers() {
+	reqs := make([]*mpi.Request, 0, len(to))
+	for _, w := range to {
 		r, err := f.cmd.Isend(body, w, tagCommand)
 		if err != nil {
 			return fmt.Errorf("send %v to rank %d: %w", c.Kind, w, err)
 		}
 		reqs = append(reqs, r)
 	}
-	f.ring(f.workers()...)
+	f.ring(to...)
 	for _, r := range reqs {
 		if err := wait(ctx, &f.busy, r); err != nil {
 			return fmt.Errorf("send %v: %w", c.Kind, err)
 		}
 	}
 	return nil
+}
+
+// TryCommand returns rank 0's next command if one has arrived. Workers only.
+func (f *Fabric) TryCommand() (command, bool, error) {
+	m, ok, err := f.cmd.Probe(0, tagCommand)
+	if err != nil || !ok {
+		return command{}, false, err
+	}
+	body, _, _, err := m.Recv()
+	if err != nil {
+		return command{}, false, fmt.Errorf("receive command: %w", err)
+	}
+	c, err := decode[command](body)
+	return c, err == nil, err
 }
 
 // NextCommand waits, resting, for rank 0's next command. Workers only.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gompi-kernel/gompi-kernel/kernel/session"
 	"github.com/gompi-kernel/gompi-kernel/mpi"
+	"github.com/gompi-kernel/gompi-kernel/registry"
 )
 
 // Sink receives what a cell shows while it runs: on rank 0 it publishes
@@ -24,8 +25,10 @@ type Sink interface {
 // cells' MPI world. Keeping it identical on all ranks is what lets a
 // variable defined in one cell exist everywhere.
 type Rank struct {
-	world *mpi.World
-	sess  *session.Session
+	world  *mpi.World
+	sess   *session.Session
+	api    *registry.API // the rank-local pyMOR API: objects, FunctionCall, …
+	driver *Driver       // the pyMOR API that needs other ranks: Call, EventLoop, …
 
 	mu   sync.Mutex
 	sink Sink // where the running (or last) cell's output goes
@@ -39,10 +42,21 @@ func NewRank(f *Fabric) (*Rank, error) {
 		return nil, fmt.Errorf("cells' MPI world: %w", err)
 	}
 	r := &Rank{world: world}
+	r.api = registry.NewAPI(registry.New(), nil, nil, func() string { return rankInfo(f.Rank(), f.Size()) })
+	r.driver = newDriver(f.Rank(), r.api.Info, streamWriter{r, "stdout"})
+	// One package mpi for cells: MPI itself, the registry and the driver
+	// API, as pyMOR has them all in pymor.tools.mpi.
+	pkg := world.Symbols()
+	for k, v := range r.api.Symbols() {
+		pkg[k] = v
+	}
+	for k, v := range r.driver.symbols() {
+		pkg[k] = v
+	}
 	sess, err := session.New(session.Options{
 		Rank:      f.Rank(),
 		Size:      f.Size(),
-		Exports:   interp.Exports{"gompi/mpi/mpi": world.Symbols()},
+		Exports:   interp.Exports{"gompi/mpi/mpi": pkg},
 		PreImport: []string{"gompi/mpi"},
 		Stdout:    streamWriter{r, "stdout"},
 		Stderr:    streamWriter{r, "stderr"},
@@ -51,6 +65,7 @@ func NewRank(f *Fabric) (*Rank, error) {
 		return nil, fmt.Errorf("interpreter: %w", err)
 	}
 	r.sess = sess
+	r.api.SetInterpreter(sess, sess)
 	return r, nil
 }
 
@@ -61,7 +76,7 @@ func (r *Rank) Session() *session.Session { return r.sess }
 // Execute runs one cell on this rank, sending its output to sink.
 func (r *Rank) Execute(ctx context.Context, code string, sink Sink) doneReport {
 	r.setSink(sink)
-	r.world.Bind(ctx)
+	r.bind(ctx)
 	start := time.Now()
 	res := r.sess.Execute(ctx, code)
 	if ctx.Err() != nil {
@@ -77,6 +92,28 @@ func (r *Rank) Execute(ctx context.Context, code string, sink Sink) doneReport {
 		Where:   r.world.Abandoned(),
 		Seconds: time.Since(start).Seconds(),
 	}
+}
+
+// bind makes every blocking call a cell can make obey ctx.
+func (r *Rank) bind(ctx context.Context) {
+	r.world.Bind(ctx)
+	r.api.Bind(ctx)
+	r.driver.bind(ctx)
+}
+
+// Invoke runs fn(args) on this rank for rank 0's Call, as a failed cell
+// would report it.
+func (r *Rank) Invoke(ctx context.Context, fn string, args []any) (any, *session.Error) {
+	r.bind(ctx)
+	v, err := r.api.Invoke(fn, args)
+	if ctx.Err() != nil {
+		r.world.Quiesce(5 * time.Second)
+		return nil, &session.Error{Name: "Interrupted", Value: fmt.Sprintf("Call(%q) interrupted", fn)}
+	}
+	if err != nil {
+		return nil, &session.Error{Name: "CallError", Value: err.Error()}
+	}
+	return v, nil
 }
 
 // Renew replaces the cells' communicator; collective.

@@ -13,10 +13,13 @@ import (
 type commandKind int
 
 const (
-	cmdExecute commandKind = iota + 1 // run a cell on the ranks named in Ranks (all when empty)
-	cmdRenew                          // replace the cells' communicator (after an interrupt)
-	cmdReset                          // fresh interpreter on every rank
-	cmdQuit                           // leave the event loop, finalize MPI
+	cmdExecute  commandKind = iota + 1 // run a cell on the ranks named in Ranks (all when empty)
+	cmdRenew                           // replace the cells' communicator (after an interrupt)
+	cmdReset                           // fresh interpreter on every rank
+	cmdQuit                            // leave the event loop, finalize MPI
+	cmdCall                            // run a function for rank 0's Call (while serving)
+	cmdQuitLoop                        // release the ranks waiting in EventLoop
+	cmdEndCell                         // the cell ended; ranks that only served it report done
 )
 
 func (k commandKind) String() string {
@@ -29,6 +32,12 @@ func (k commandKind) String() string {
 		return "reset"
 	case cmdQuit:
 		return "quit"
+	case cmdCall:
+		return "call"
+	case cmdQuitLoop:
+		return "quit-loop"
+	case cmdEndCell:
+		return "end-cell"
 	}
 	return fmt.Sprintf("command(%d)", int(k))
 }
@@ -38,30 +47,53 @@ type command struct {
 	Kind commandKind `json:"kind"`
 	Seq  uint64      `json:"seq"`            // identifies the cell, so late events and interrupts can be told apart
 	Code string      `json:"code,omitempty"` // the cell, for cmdExecute
+	// Ranks run the cell (cmdExecute); empty means all. The others serve
+	// rank 0's Calls until cmdEndCell: pyMOR's driver style.
+	Ranks []int  `json:"ranks,omitempty"`
+	Call  uint64 `json:"call,omitempty"` // numbers the Call within the cell
+	Fn    string `json:"fn,omitempty"`   // cmdCall: the function's name
+	Args  []byte `json:"args,omitempty"` // cmdCall: registry.EncodeArgs
+}
+
+// runs reports whether rank runs the cell of c.
+func (c command) runs(rank int) bool {
+	if len(c.Ranks) == 0 {
+		return true
+	}
+	for _, r := range c.Ranks {
+		if r == rank {
+			return true
+		}
+	}
+	return false
 }
 
 // eventKind says what a worker reports to rank 0.
 type eventKind int
 
 const (
-	evStream  eventKind = iota + 1 // a chunk of stdout or stderr
-	evDisplay                      // rich output (display_data / update_display_data)
-	evClear                        // clear_output
-	evDone                         // the cell ended on this rank
+	evStream   eventKind = iota + 1 // a chunk of stdout or stderr
+	evDisplay                       // rich output (display_data / update_display_data)
+	evClear                         // clear_output
+	evDone                          // the cell ended on this rank
+	evServing                       // the rank entered EventLoop: it serves Calls
+	evCallDone                      // the rank finished a Call
 )
 
 // event travels from a worker to rank 0 over the upward communicator. MPI
 // keeps messages between one pair of ranks in order, so a rank's evDone
 // always arrives after all of its output for the same cell.
 type event struct {
-	Kind    eventKind   `json:"kind"`
-	Seq     uint64      `json:"seq"`
-	Rank    int         `json:"rank"`
-	Name    string      `json:"name,omitempty"` // "stdout" or "stderr" for evStream
-	Text    string      `json:"text,omitempty"`
-	Display *Display    `json:"display,omitempty"` // evDisplay
-	Wait    bool        `json:"wait,omitempty"`    // evClear
-	Result  *doneReport `json:"result,omitempty"`  // evDone
+	Kind    eventKind      `json:"kind"`
+	Seq     uint64         `json:"seq"`
+	Rank    int            `json:"rank"`
+	Name    string         `json:"name,omitempty"` // "stdout" or "stderr" for evStream
+	Text    string         `json:"text,omitempty"`
+	Display *Display       `json:"display,omitempty"` // evDisplay
+	Wait    bool           `json:"wait,omitempty"`    // evClear
+	Result  *doneReport    `json:"result,omitempty"`  // evDone
+	Call    uint64         `json:"call,omitempty"`    // evCallDone
+	Err     *session.Error `json:"err,omitempty"`     // evCallDone: nil on success
 }
 
 // doneReport is one rank's account of a finished cell.
