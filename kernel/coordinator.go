@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gompi-kernel/gompi-kernel/kernel/session"
+	"github.com/gompi-kernel/gompi-kernel/registry"
 )
 
 // stuckGrace is how long the coordinator lets the other ranks go on after one
@@ -40,6 +41,7 @@ type Coordinator struct {
 func NewCoordinator(f *Fabric, r *Rank, log *slog.Logger) *Coordinator {
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &Coordinator{fabric: f, rank: r, log: log, stopReceiver: cancel, receiverDone: make(chan struct{})}
+	r.driver.setCaller(c)
 	go c.receive(ctx)
 	return c
 }
@@ -73,16 +75,30 @@ func (c *Coordinator) receive(ctx context.Context) {
 	}
 }
 
-// Execute runs code on every rank.
+// Execute runs a cell: on every rank, or on the ranks its first line names
+// (%%rank0, %%ranks 0,2-3) while the others serve Calls.
 func (c *Coordinator) Execute(ctx context.Context, code string, out Output) Outcome {
+	cell, err := parseCell(code, c.fabric.Size())
+	if err != nil {
+		return Outcome{Err: &session.Error{Name: "UsageError", Value: err.Error()}}
+	}
+	return c.ExecuteOn(ctx, cell.code, cell.ranks, out)
+}
+
+// ExecuteOn runs code on ranks (nil: all); the other ranks serve rank 0's
+// Calls until it ends.
+func (c *Coordinator) ExecuteOn(ctx context.Context, code string, ranks []int, out Output) Outcome {
 	c.execMu.Lock()
 	defer c.execMu.Unlock()
 
 	localCtx, cancelLocal := context.WithCancel(ctx)
 	defer cancelLocal()
+	cmd := command{Kind: cmdExecute, Code: code, Ranks: ranks}
 	c.mu.Lock()
 	c.seq++
-	x := newExecution(c.seq, c.fabric.Size(), out, cancelLocal)
+	cmd.Seq = c.seq
+	x := newExecution(cmd, c.fabric.Size(), out, cancelLocal)
+	x.ctx = localCtx
 	c.cur, c.last = x, x
 	c.mu.Unlock()
 	defer func() {
@@ -91,12 +107,17 @@ func (c *Coordinator) Execute(ctx context.Context, code string, out Output) Outc
 		c.mu.Unlock()
 	}()
 
-	if err := c.fabric.Broadcast(ctx, command{Kind: cmdExecute, Seq: x.seq, Code: code}); err != nil {
+	if err := c.fabric.Broadcast(ctx, cmd); err != nil {
 		return Outcome{Err: &session.Error{Name: "KernelError", Value: fmt.Sprintf("cannot reach the workers: %v", err)}}
 	}
-	go func() {
-		x.finish(0, c.rank.Execute(localCtx, code, rankSink{x, 0}))
-	}()
+	if cmd.runs(0) {
+		go func() {
+			x.finish(0, c.rank.Execute(localCtx, code, rankSink{x, 0}))
+		}()
+	} else {
+		c.rank.setSink(rankSink{x, 0})
+		x.finish(0, doneReport{})
+	}
 
 	interrupted := c.await(ctx, x)
 	x.labels.flush()
@@ -115,10 +136,18 @@ func (c *Coordinator) Execute(ctx context.Context, code string, out Output) Outc
 func (c *Coordinator) await(ctx context.Context, x *execution) (interrupted []int) {
 	var grace <-chan time.Time
 	failed := x.failed
+	members := x.membersDone
 	for {
 		select {
 		case <-x.allDone:
 			return interrupted
+		case <-members:
+			// The cell has ended where it ran; the ranks that only served
+			// it report done once told.
+			members = nil
+			if err := c.fabric.SendCommand(ctx, x.servers(), command{Kind: cmdEndCell, Seq: x.seq}); err != nil {
+				c.log.Error("ending a driver cell", "err", err)
+			}
 		case <-failed:
 			failed = nil
 			t := time.NewTimer(stuckGrace)
@@ -126,7 +155,7 @@ func (c *Coordinator) await(ctx context.Context, x *execution) (interrupted []in
 			grace = t.C
 		case <-grace:
 			grace = nil
-			interrupted = x.pending()
+			interrupted = x.pendingMembers()
 			c.log.Warn("interrupting ranks stuck after a failure", "ranks", interrupted)
 			c.interrupt(ctx, x, interrupted)
 		case <-ctx.Done():
@@ -231,28 +260,78 @@ type execution struct {
 	out         Output
 	labels      *labeller
 	cancelLocal context.CancelFunc
+	ctx         context.Context // rank 0's cell: Call and Quit obey it
+	runs        []bool          // which ranks run the cell (the others serve)
+	callSeq     uint64          // Calls made so far (under mu)
 
-	mu      sync.Mutex
-	reports []doneReport
-	done    []bool
-	left    int
-	allDone chan struct{}
-	failed  chan struct{} // closed at the first failure
-	onFail  sync.Once
+	mu          sync.Mutex
+	reports     []doneReport
+	done        []bool
+	left        int           // ranks not done
+	membersLeft int           // ranks running the cell not done
+	allDone     chan struct{} // every rank reported
+	membersDone chan struct{} // every rank running the cell reported
+	failed      chan struct{} // closed at the first failure
+	onFail      sync.Once
+	serving     []bool        // the rank serves Calls now
+	changed     chan struct{} // closed and replaced when serving or done changes
+	calls       map[uint64]*pendingCall
 }
 
-func newExecution(seq uint64, size int, out Output, cancelLocal context.CancelFunc) *execution {
-	return &execution{
-		seq:         seq,
+// pendingCall collects the workers' answers to one Call.
+type pendingCall struct {
+	left int
+	errs map[int]*session.Error
+	done chan struct{}
+}
+
+func newExecution(c command, size int, out Output, cancelLocal context.CancelFunc) *execution {
+	x := &execution{
+		seq:         c.Seq,
 		out:         out,
 		labels:      newLabeller(out, size),
 		cancelLocal: cancelLocal,
+		runs:        make([]bool, size),
 		reports:     make([]doneReport, size),
 		done:        make([]bool, size),
 		left:        size,
 		allDone:     make(chan struct{}),
+		membersDone: make(chan struct{}),
 		failed:      make(chan struct{}),
+		serving:     make([]bool, size),
+		changed:     make(chan struct{}),
+		calls:       map[uint64]*pendingCall{},
 	}
+	for r := range x.runs {
+		x.runs[r] = c.runs(r)
+		if x.runs[r] {
+			x.membersLeft++
+		} else {
+			x.serving[r] = true
+		}
+	}
+	if x.membersLeft == 0 {
+		close(x.membersDone)
+	}
+	return x
+}
+
+// signal wakes whoever waits for a change of serving or done states.
+// x.mu is held.
+func (x *execution) signal() {
+	close(x.changed)
+	x.changed = make(chan struct{})
+}
+
+// servers lists the worker ranks that only serve the cell.
+func (x *execution) servers() []int {
+	var s []int
+	for r := 1; r < len(x.runs); r++ {
+		if !x.runs[r] {
+			s = append(s, r)
+		}
+	}
+	return s
 }
 
 func (x *execution) handle(ev event) {
@@ -281,6 +360,25 @@ func (x *execution) handle(ev event) {
 			ev.Result = &doneReport{Err: &session.Error{Name: "KernelError", Value: "rank sent no result"}}
 		}
 		x.finish(ev.Rank, *ev.Result)
+	case evServing:
+		x.mu.Lock()
+		if ev.Rank >= 0 && ev.Rank < len(x.serving) {
+			x.serving[ev.Rank] = true
+			x.signal()
+		}
+		x.mu.Unlock()
+	case evCallDone:
+		x.mu.Lock()
+		if p := x.calls[ev.Call]; p != nil && p.left > 0 {
+			if ev.Err != nil {
+				p.errs[ev.Rank] = ev.Err
+			}
+			p.left--
+			if p.left == 0 {
+				close(p.done)
+			}
+		}
+		x.mu.Unlock()
 	}
 }
 
@@ -292,13 +390,34 @@ func (x *execution) finish(rank int, r doneReport) {
 	}
 	x.done[rank] = true
 	x.reports[rank] = r
+	x.serving[rank] = false
 	x.left--
+	if x.runs[rank] {
+		x.membersLeft--
+		if x.membersLeft == 0 {
+			close(x.membersDone)
+		}
+	}
 	if r.Err != nil {
 		x.onFail.Do(func() { close(x.failed) })
 	}
 	if x.left == 0 {
 		close(x.allDone)
 	}
+	x.signal()
+}
+
+// pendingMembers lists the ranks still running the cell.
+func (x *execution) pendingMembers() []int {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	var p []int
+	for r, d := range x.done {
+		if !d && x.runs[r] {
+			p = append(p, r)
+		}
+	}
+	return p
 }
 
 func (x *execution) pending() []int {
@@ -334,4 +453,117 @@ func (s rankSink) Display(d Display) {
 
 func (s rankSink) Clear(wait bool) {
 	s.x.handle(event{Kind: evClear, Rank: s.rank, Wait: wait})
+}
+
+// call is mpi.Call on rank 0: run fn(args) on every rank, once every worker
+// serves (a %%rank0 cell's other ranks do from the start; a cell's ranks do
+// once they call mpi.EventLoop), and return rank 0's result.
+func (c *Coordinator) call(fn string, args []any) (any, error) {
+	c.mu.Lock()
+	x := c.cur
+	c.mu.Unlock()
+	if x == nil || x.ctx == nil {
+		return nil, fmt.Errorf("Call(%q): no cell is running", fn)
+	}
+	ctx := x.ctx
+	if err := x.awaitServing(ctx, fn); err != nil {
+		return nil, err
+	}
+	payload, err := registry.EncodeArgs(args)
+	if err != nil {
+		return nil, fmt.Errorf("Call(%q): %w", fn, err)
+	}
+	workers := c.fabric.workers()
+	x.mu.Lock()
+	x.callSeq++
+	id := x.callSeq
+	p := &pendingCall{left: len(workers), errs: map[int]*session.Error{}, done: make(chan struct{})}
+	if p.left == 0 {
+		close(p.done)
+	}
+	x.calls[id] = p
+	x.mu.Unlock()
+	defer func() {
+		x.mu.Lock()
+		delete(x.calls, id)
+		x.mu.Unlock()
+	}()
+	if err := c.fabric.SendCommand(ctx, workers, command{Kind: cmdCall, Seq: x.seq, Call: id, Fn: fn, Args: payload}); err != nil {
+		return nil, fmt.Errorf("Call(%q): %w", fn, err)
+	}
+	res, local := c.rank.Invoke(ctx, fn, args)
+	select {
+	case <-p.done:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("Call(%q): %w", fn, ctx.Err())
+	}
+	x.mu.Lock()
+	reports := make([]doneReport, c.fabric.Size())
+	reports[0].Err = local
+	for r, e := range p.errs {
+		reports[r].Err = e
+	}
+	x.mu.Unlock()
+	if e := foldErrors(reports, nil); e != nil {
+		if len(reports) > 1 && len(p.errs) == 0 {
+			return nil, fmt.Errorf("Call(%q): rank 0: %s", fn, e.Value)
+		}
+		return nil, fmt.Errorf("Call(%q): %s", fn, e.Value)
+	}
+	return res, nil
+}
+
+// awaitServing waits until every worker serves Calls. A worker that ends
+// the cell without serving never will: that is an error, not a wait.
+func (x *execution) awaitServing(ctx context.Context, fn string) error {
+	for {
+		x.mu.Lock()
+		var gone []int
+		waiting := false
+		for r := 1; r < len(x.serving); r++ {
+			switch {
+			case x.done[r]:
+				gone = append(gone, r)
+			case !x.serving[r]:
+				waiting = true
+			}
+		}
+		changed := x.changed
+		x.mu.Unlock()
+		if len(gone) > 0 {
+			return fmt.Errorf("Call(%q): %s finished the cell without serving Calls: call mpi.EventLoop() on the ranks other than 0, or run the cell with %%%%rank0", fn, rankList(gone))
+		}
+		if !waiting {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return fmt.Errorf("Call(%q): %w", fn, ctx.Err())
+		}
+	}
+}
+
+// quit is mpi.Quit on rank 0: release the ranks in EventLoop. Ranks that
+// have not reached EventLoop yet find the release waiting there.
+func (c *Coordinator) quit() error {
+	c.mu.Lock()
+	x := c.cur
+	c.mu.Unlock()
+	if x == nil || x.ctx == nil {
+		return nil
+	}
+	var to []int
+	x.mu.Lock()
+	for r := 1; r < len(x.runs); r++ {
+		if x.runs[r] && !x.done[r] {
+			to = append(to, r)
+			x.serving[r] = false
+		}
+	}
+	x.mu.Unlock()
+	if err := c.fabric.SendCommand(x.ctx, to, command{Kind: cmdQuitLoop, Seq: x.seq}); err != nil {
+		return fmt.Errorf("Quit: %w", err)
+	}
+	return nil
 }

@@ -37,8 +37,8 @@ type Driver struct {
 	rank int
 
 	mu       sync.Mutex
-	caller   caller  // rank 0
-	looper   looper  // workers
+	caller   caller // rank 0
+	looper   looper // workers
 	ctx      context.Context
 	settings EventLoopSettings
 	info     func() string

@@ -1,18 +1,13 @@
 package session
 
 import (
-	"bytes"
 	"context"
-	"encoding/base64"
-	"encoding/json"
-	"fmt"
 	"go/ast"
 	"go/token"
-	"image"
-	"image/png"
 	"reflect"
 	"sort"
-	"strconv"
+
+	"github.com/gompi-kernel/gompi-kernel/kernel/display"
 )
 
 // A cell's final expression statement is shown, IPython-like, when it has a
@@ -22,32 +17,12 @@ import (
 // is what a Go programmer writing such a call as a statement means.
 
 // displayMIME maps the methods a value may have to render itself to their
-// MIME types ("" for other names).
+// MIME types ("" for other names). String gives text/plain.
 func displayMIME(method string) string {
-	switch method {
-	case "HTML":
-		return "text/html"
-	case "Markdown":
-		return "text/markdown"
-	case "SVG":
-		return "image/svg+xml"
-	case "PNG":
-		return "image/png"
-	case "JPEG":
-		return "image/jpeg"
-	case "LaTeX":
-		return "text/latex"
-	case "JSON":
-		return "application/json"
-	case "String":
+	if method == "String" {
 		return "text/plain"
 	}
-	return ""
-}
-
-// displayMethods lists the method names displayMIME knows.
-func displayMethods() []string {
-	return []string{"HTML", "JPEG", "JSON", "LaTeX", "Markdown", "PNG", "SVG", "String"}
+	return display.MethodMIME(method)
 }
 
 // finalSource returns the source that evaluates a cell's final expression
@@ -167,15 +142,19 @@ func builtinShows(name string) (show, known bool) {
 // display builds the MIME bundle of a final expression's value, which is
 // also held by resultVar in the interpreter.
 //
-// yaegi gives interpreted types no reflect methods, so their display
-// methods are called through the interpreter (resultVar.HTML()), and only
-// for method names some cell declared; compiled types are asked by
-// reflection.
+// A compiled value gets what package display gives it (display.Value shows
+// the same bundle): its display methods on T or *T, images and plots as
+// PNG, gonum matrices as aligned text. yaegi gives interpreted types no
+// reflect methods, so their display methods are called through the
+// interpreter (resultVar.HTML()), and only for method names some cell
+// declared.
 func (s *Session) display(ctx context.Context, v reflect.Value) map[string]any {
 	v = unwrapInterp(v)
-	data := map[string]any{"text/plain": plainText(v)}
+	var data map[string]any
 	if v.IsValid() && v.CanInterface() {
-		compiledMIME(v, data)
+		data = display.Bundle(v.Interface())
+	} else {
+		data = map[string]any{"text/plain": plainText(v)}
 	}
 	s.mu.Lock()
 	var methods []string
@@ -189,83 +168,21 @@ func (s *Session) display(ctx context.Context, v reflect.Value) map[string]any {
 		if err != nil {
 			continue // this value's type has no such method
 		}
-		addMIME(data, m, unwrapInterp(r))
+		r = unwrapInterp(r)
+		if m == "String" {
+			if r.IsValid() && r.Kind() == reflect.String {
+				data["text/plain"] = r.String()
+			}
+			continue
+		}
+		display.AddMethodResult(data, m, r)
 	}
 	return data
 }
 
-// plainText is the text/plain form: strings quoted (%q), the rest %v.
-func plainText(v reflect.Value) string {
-	if !v.IsValid() {
-		return "<nil>"
-	}
-	if v.Kind() == reflect.String {
-		return strconv.Quote(v.String())
-	}
-	return fmt.Sprintf("%v", v)
-}
-
-// compiledMIME adds the representations a compiled value offers.
-func compiledMIME(v reflect.Value, data map[string]any) {
-	for _, m := range displayMethods() {
-		if m == "String" {
-			continue // %v already used it
-		}
-		f := v.MethodByName(m)
-		if !f.IsValid() || f.Type().NumIn() != 0 || f.Type().NumOut() != 1 {
-			continue
-		}
-		func() {
-			defer func() { _ = recover() }() // a broken display method must not fail the cell
-			addMIME(data, m, f.Call(nil)[0])
-		}()
-	}
-	if _, ok := data["image/png"]; !ok {
-		if img, ok := v.Interface().(image.Image); ok {
-			var buf bytes.Buffer
-			if png.Encode(&buf, img) == nil {
-				data["image/png"] = base64.StdEncoding.EncodeToString(buf.Bytes())
-			}
-		}
-	}
-}
-
-// addMIME stores the result r of display method m in data, in the JSON form
-// Jupyter expects (binary images base64-encoded, JSON decoded).
-func addMIME(data map[string]any, m string, r reflect.Value) {
-	mime := displayMIME(m)
-	if mime == "" || !r.IsValid() {
-		return
-	}
-	switch m {
-	case "PNG", "JPEG":
-		if r.Kind() == reflect.Slice && r.Type().Elem().Kind() == reflect.Uint8 {
-			data[mime] = base64.StdEncoding.EncodeToString(r.Bytes())
-		}
-	case "JSON":
-		var raw []byte
-		switch {
-		case r.Kind() == reflect.String:
-			raw = []byte(r.String())
-		case r.Kind() == reflect.Slice && r.Type().Elem().Kind() == reflect.Uint8:
-			raw = r.Bytes()
-		case r.CanInterface():
-			b, err := json.Marshal(r.Interface())
-			if err != nil {
-				return
-			}
-			raw = b
-		}
-		var doc any
-		if json.Unmarshal(raw, &doc) == nil {
-			data[mime] = doc
-		}
-	default:
-		if r.Kind() == reflect.String {
-			data[mime] = r.String()
-		}
-	}
-}
+// plainText is the text/plain form: strings quoted (%q), gonum matrices as
+// aligned rows, the rest %v.
+func plainText(v reflect.Value) string { return display.PlainText(v) }
 
 // unwrapInterp returns the concrete value inside interfaces, including
 // yaegi's valueInterface, the form interpreted values take inside interface

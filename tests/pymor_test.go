@@ -1,0 +1,117 @@
+package tests
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestPyMORStyle drives the pyMOR API on a real 4-rank kernel: functions
+// defined on every rank, a %%rank0 driver cell calling them through Call
+// with ObjectIDs, methods of cell types, errors that name the rank, Info,
+// RemoveObject, %%ranks subsets, and the SPMD EventLoop/Quit style.
+func TestPyMORStyle(t *testing.T) {
+	k := startKernel(t, 4)
+	res := drive(t, k.connFile,
+		// 0: on every rank: a type with methods and constructors.
+		exec1(`type Vec struct{ data []float64 }
+func NewVec(n int) *Vec {
+	v := &Vec{data: make([]float64, n)}
+	for i := range v.data { v.data[i] = float64(mpi.Rank() + 1) }
+	return v
+}
+func (v *Vec) Dot(w *Vec) float64 {
+	s := 0.0
+	for i := range v.data { s += v.data[i] * w.data[i] }
+	return s
+}
+func (v *Vec) Scale(a float64) { for i := range v.data { v.data[i] *= a } }
+func Hello(who string) string { fmt.Println("hello", who, "from", mpi.Rank()); return "hi " + who }`),
+		// 1: driver cell: ids agree, methods on cell types, rank 0's result.
+		exec1(`%%rank0
+id, err := mpi.Call("FunctionCallManage", "NewVec", 10)
+if err != nil { panic(err) }
+fmt.Println("id", id)
+_, err = mpi.Call("MethodCall", id, "Scale", 2.0)
+if err != nil { panic(err) }
+d, err := mpi.Call("MethodCall", id, "Dot", id)
+fmt.Println("dot on rank 0:", d, err)
+r, err := mpi.Call("Hello", "world")
+fmt.Println("result:", r, err)`),
+		// 2: errors name the rank and do not hang.
+		exec1(`%%rank0
+_, err1 := mpi.Call("MethodCall", id, "Nope")
+fmt.Println("E1", err1)
+_, err2 := mpi.Call("NoSuchFunction")
+fmt.Println("E2", err2)
+_, err3 := mpi.Call("FunctionCall", "NewVec", "ten")
+fmt.Println("E3", err3)
+_, err4 := mpi.Call("GetObject", mpi.ObjectID(999))
+fmt.Println("E4", err4)`),
+		// 3: Info lists each rank and its objects.
+		exec1(`mpi.Info()`),
+		// 4: RemoveObject frees it everywhere.
+		exec1("%%rank0\n_, err := mpi.Call(\"RemoveObject\", id)\nfmt.Println(\"removed\", err)\n_, err = mpi.Call(\"GetObject\", id)\nfmt.Println(\"after\", err)"),
+		// 5: a subset runs, the rest serves.
+		exec1("%%ranks 1-2\nfmt.Println(\"subset\", mpi.Rank())"),
+		// 6: SPMD style: workers serve in EventLoop until rank 0 quits.
+		exec1(`if mpi.Rank() == 0 {
+	r, err := mpi.Call("Hello", "spmd")
+	fmt.Println("got", r, err)
+	mpi.Quit()
+} else {
+	mpi.EventLoop()
+	fmt.Println("released", mpi.Rank())
+}`),
+		// 7: Call in a cell where the others never serve: an error, not a hang.
+		exec1(`if mpi.Rank() == 0 { _, err := mpi.Call("Hello", "x"); fmt.Println("CALL", err) }`),
+		// 8: the kernel is still fine.
+		exec1(`mpi.Size()`),
+		action{"do": "shutdown"},
+	)
+	for i, r := range res[:len(res)-1] {
+		if r.status() != "ok" {
+			t.Errorf("cell %d: %v\n%s", i, r.Reply, r.stream("stderr"))
+		}
+	}
+	out := res[1].stream("stdout")
+	for _, want := range []string{"[0] id ObjectID(1)\n", "[0] dot on rank 0: 40 <nil>\n", "[0] result: hi world <nil>\n", "[2] hello world from 2\n", "[3] hello world from 3\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("driver cell lacks %q:\n%s", want, out)
+		}
+	}
+	out = res[2].stream("stdout")
+	for _, want := range []string{`E1 Call("MethodCall"): ranks 0-3: `, "Nope", `E2 Call("NoSuchFunction"): ranks 0-3:`, "E3 ", "E4 ", "ObjectID(999)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("errors lack %q:\n%s", want, out)
+		}
+	}
+	out = res[3].stream("stdout")
+	for r := 0; r < 4; r++ {
+		if want := fmt.Sprintf("[%d] rank %d/4", r, r); !strings.Contains(out, want) || !strings.Contains(out, "1 managed object: ObjectID(1) ") {
+			t.Errorf("Info lacks %q or the managed object:\n%s", want, out)
+		}
+	}
+	if out = res[4].stream("stdout"); !strings.Contains(out, "[0] removed <nil>") || !strings.Contains(out, "[0] after ") || !strings.Contains(out, "ranks 0-3") {
+		t.Errorf("RemoveObject:\n%s", out)
+	}
+	if out = res[5].stream("stdout"); !strings.Contains(out, "[1] subset 1") || !strings.Contains(out, "[2] subset 2") || strings.Contains(out, "[0] subset") || strings.Contains(out, "[3] subset") {
+		t.Errorf("%%%%ranks 1-2:\n%s", out)
+	}
+	out = res[6].stream("stdout")
+	for _, want := range []string{"[0] got hi spmd <nil>", "[1] hello spmd from 1", "[1] released 1", "[3] released 3"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("EventLoop/Quit lacks %q:\n%s", want, out)
+		}
+	}
+	if out = res[7].stream("stdout"); !strings.Contains(out, "without serving") {
+		t.Errorf("Call without serving ranks:\n%s", out)
+	}
+	if got := textResult(res[8]); got != "4" {
+		t.Errorf("after: %q", got)
+	}
+	if err := k.wait(30 * time.Second); err != nil {
+		t.Errorf("shutdown: %v", err)
+	}
+}
