@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -68,6 +69,13 @@ func TestConsole(t *testing.T) {
 	installSpec(t, "gompi-console", 4)
 	env := []string{"JUPYTER_DATA_DIR=" + getenv(t, "JUPYTER_DATA_DIR"), "JUPYTER_RUNTIME_DIR=" + getenv(t, "JUPYTER_RUNTIME_DIR")}
 	s := newTmux(t, env, "jupyter console --kernel gompi-console")
+	t.Cleanup(func() {
+		// If the test failed before the console exited, its kernel is
+		// orphaned by killing the terminal: end it too.
+		for _, pid := range processesOf(getenv(t, "JUPYTER_RUNTIME_DIR")) {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	})
 	s.waitFor("In [1]:", 90*time.Second)
 
 	s.typeLine(`fmt.Println("hi from", mpi.Rank())`)
