@@ -36,7 +36,7 @@ type Rank struct {
 
 // NewRank builds this rank's interpreter with the cell-side packages
 // pre-imported. It is collective (the World duplicates a communicator).
-func NewRank(f *Fabric) (*Rank, error) {
+func NewRank(f *Fabric, args []string) (*Rank, error) {
 	world, err := mpi.NewWorld(f.CellBase())
 	if err != nil {
 		return nil, fmt.Errorf("cells' MPI world: %w", err)
@@ -60,6 +60,7 @@ func NewRank(f *Fabric) (*Rank, error) {
 		PreImport: []string{"gompi/mpi"},
 		Stdout:    streamWriter{r, "stdout"},
 		Stderr:    streamWriter{r, "stderr"},
+		Args:      args,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("interpreter: %w", err)
@@ -105,6 +106,11 @@ func (r *Rank) bind(ctx context.Context) {
 // would report it.
 func (r *Rank) Invoke(ctx context.Context, fn string, args []any) (any, *session.Error) {
 	r.bind(ctx)
+	if fn == "Info" && len(args) == 0 {
+		// pyMOR's call(mpi_info): every rank prints its line.
+		r.driver.Info()
+		return nil, nil
+	}
 	v, err := r.api.Invoke(fn, args)
 	if ctx.Err() != nil {
 		r.world.Quiesce(5 * time.Second)

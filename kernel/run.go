@@ -9,12 +9,10 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/gompi-kernel/gompi-kernel/jupyter"
-	"github.com/gompi-kernel/gompi-kernel/mpi"
 )
 
 // Config is what the command line decides for a kernel run.
@@ -36,56 +34,14 @@ type Config struct {
 // other ranks run the worker event loop. It returns when the kernel was shut
 // down (shutdown_request, or ctx cancelled by a signal).
 func Run(ctx context.Context, cfg Config) error {
-	start := time.Now()
-	if err := mpi.Init(); err != nil {
-		return fmt.Errorf("start MPI: %w", err)
-	}
-	defer func() {
-		if err := mpi.Finalize(); err != nil {
-			cfg.Log.Error("finalize MPI", "err", err)
-		}
-	}()
-	cfg.Log.Debug("MPI initialised", "after", time.Since(start))
-	f, err := NewFabric()
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	log := cfg.Log.With("rank", f.Rank())
-	log.Debug("MPI and fabric up", "after", time.Since(start))
-	r, err := NewRank(f)
-	if err != nil {
-		return err
-	}
-	log.Debug("interpreter ready", "after", time.Since(start))
-	if f.Rank() != 0 {
-		err = NewWorker(f, r, log).Run(ctx)
-	} else {
-		err = serve(ctx, cfg, f, r, log)
-	}
-	if err != nil && f.Size() > 1 {
-		// The other ranks may wait for this one forever; only an abort is
-		// sure to end the whole job, and with it mpirun.
-		log.Error("kernel failed, aborting the MPI job", "err", err)
-		mpi.Abort(1)
-	}
-	return err
+	return onRanks(ctx, cfg.Log, nil, func(c *Coordinator) error {
+		return serve(ctx, cfg, c, cfg.Log.With("rank", 0))
+	})
 }
 
-// serve is rank 0: the Jupyter server, the kernel core and the coordinator.
-func serve(ctx context.Context, cfg Config, f *Fabric, r *Rank, log *slog.Logger) (err error) {
-	coord := NewCoordinator(f, r, log)
-	defer func() {
-		// Whatever happened here, the workers must leave their loops, or
-		// mpirun waits for them forever.
-		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if serr := coord.Shutdown(sctx); serr != nil {
-			log.Error("stopping workers", "err", serr)
-			err = errors.Join(err, serr)
-		}
-	}()
-
+// serve is rank 0: the Jupyter server and the kernel core in front of the
+// coordinator.
+func serve(ctx context.Context, cfg Config, coord *Coordinator, log *slog.Logger) error {
 	info, path, wrote, err := connection(cfg)
 	if err != nil {
 		return err
@@ -111,7 +67,7 @@ func serve(ctx context.Context, cfg Config, f *Fabric, r *Rank, log *slog.Logger
 		stop()
 	})
 	if cfg.Hint != nil && wrote {
-		fmt.Fprintf(cfg.Hint, "gompi-kernel %s on %d rank(s). To connect a console:\n    jupyter console --existing %s\n", Version(), f.Size(), path)
+		fmt.Fprintf(cfg.Hint, "gompi-kernel %s on %d rank(s). To connect a console:\n    jupyter console --existing %s\n", Version(), coord.fabric.Size(), path)
 	}
 	if err := srv.Publish(nil, jupyter.MsgStatus, jupyter.Status{ExecutionState: "starting"}, nil); err != nil {
 		log.Warn("publishing starting status", "err", err)

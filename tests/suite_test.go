@@ -147,3 +147,36 @@ func lastLines(s string, n int) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// TestDistributedVectorNotebook executes notebooks/distributed-vector.ipynb
+// at 4 ranks: rank 0 drives through ObjectIDs, and the distributed results
+// equal the one-rank computation.
+func TestDistributedVectorNotebook(t *testing.T) {
+	installSpec(t, "gompi", 4)
+	outDir := t.TempDir()
+	cmd := exec.Command("jupyter", "nbconvert", "--to", "notebook", "--execute",
+		"--ExecutePreprocessor.kernel_name=gompi", "--ExecutePreprocessor.timeout=300",
+		"--output-dir", outDir, filepath.Join(repoDir, "notebooks", "distributed-vector.ipynb"))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("nbconvert --execute: %v\n%s", err, out)
+	}
+	cells := readNotebook(t, filepath.Join(outDir, "distributed-vector.ipynb"))
+	if got := cells[4].text("stdout"); !strings.Contains(got, "[0] inner(x, y) = -18.940777  norm(2x - y) = 4999.937510  errors: <nil> <nil>") {
+		t.Errorf("driver cell:\n%s", got)
+	}
+	info := cells[6].text("stdout")
+	for r := 0; r < 4; r++ {
+		if want := fmt.Sprintf("[%d] rank %d/4", r, r); !strings.Contains(info, want) {
+			t.Errorf("Info lacks %q:\n%s", want, info)
+		}
+	}
+	if !strings.Contains(info, "3 managed objects") {
+		t.Errorf("Info does not list the 3 vectors:\n%s", info)
+	}
+	if got := cells[8].text("stdout"); !strings.Contains(got, "distributed equals serial: true true") {
+		t.Errorf("serial check:\n%s", got)
+	}
+	if got := cells[10].text("stdout"); !strings.Contains(got, "[3] ") || !strings.Contains(got, "0 managed objects") {
+		t.Errorf("after RemoveObject:\n%s", got)
+	}
+}

@@ -25,6 +25,12 @@ Usage:
   mpirun -n N gompi-kernel [flags]     serve a kernel on N ranks; prints the
                                        'jupyter console --existing FILE' line to use
   gompi-kernel [flags]                 the same on one rank (no mpirun needed)
+  mpirun -n N gompi-kernel run [--all] SCRIPT.go [ARGS]
+                                       run a Go script (package main, func
+                                       main) on rank 0 while the other ranks
+                                       serve its mpi.Call; --all: on every rank
+  mpirun -n N gompi-kernel repl        a line REPL on rank 0 whose input runs on
+                                       every rank
   gompi-kernel install [flags]         install a kernelspec for JupyterLab,
                                        notebook, console and nbconvert
   gompi-kernel uninstall [flags]       remove an installed kernelspec
@@ -68,6 +74,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		switch args[0] {
 		case "install":
 			return install(args[1:], stdout, stderr)
+		case "run":
+			return script(args[1:], stdout, stderr)
+		case "repl":
+			return repl(args[1:], os.Stdin, stdout, stderr)
 		case "uninstall":
 			return uninstall(args[1:], stdout, stderr)
 		case "version":
@@ -143,6 +153,70 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	if err := kernel.Run(ctx, cfg); err != nil {
 		cfg.Log.Error("kernel ended with an error", "err", err)
 		fmt.Fprintf(stderr, "gompi-kernel: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// logger writes warnings and worse to stderr (debug with --log-level).
+func logger(stderr io.Writer, level string) (*slog.Logger, error) {
+	lvl, err := parseLevel(level)
+	if err != nil {
+		return nil, err
+	}
+	return slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl})), nil
+}
+
+func script(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("run")
+	all := fs.Bool("all", false, "")
+	level := fs.String("log-level", "warn", "")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(stdout, usage)
+			return 0
+		}
+		fmt.Fprintf(stderr, "gompi-kernel run: %v\n\n%s", err, usage)
+		return 2
+	}
+	if fs.NArg() == 0 {
+		fmt.Fprintf(stderr, "gompi-kernel run: which script?\n\n%s", usage)
+		return 2
+	}
+	log, err := logger(stderr, *level)
+	if err != nil {
+		fmt.Fprintf(stderr, "gompi-kernel: %v\n", err)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	code, err := kernel.RunScript(ctx, kernel.ScriptConfig{
+		Path: fs.Arg(0), Args: fs.Args()[1:], All: *all, Log: log, Stdout: stdout, Stderr: stderr,
+	})
+	if err != nil {
+		fmt.Fprintf(stderr, "gompi-kernel run: %v\n", err)
+		if code == 0 {
+			code = 1
+		}
+	}
+	return code
+}
+
+func repl(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	fs := newFlags("repl")
+	level := fs.String("log-level", "warn", "")
+	if code := parse(fs, args, stdout, stderr); code >= 0 {
+		return code
+	}
+	log, err := logger(stderr, *level)
+	if err != nil {
+		fmt.Fprintf(stderr, "gompi-kernel: %v\n", err)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+	if err := kernel.RunREPL(ctx, log, stdin, stdout, stderr); err != nil {
+		fmt.Fprintf(stderr, "gompi-kernel repl: %v\n", err)
 		return 1
 	}
 	return 0

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"go/ast"
 	"go/token"
+	"go/types"
+	"strings"
 )
 
 // statementPieces returns the sources to evaluate, in order, for a run of
@@ -120,4 +122,53 @@ func (s *Session) nameFuncLit(ctx context.Context, c chunk) (chunk, *Error) {
 		return c, newError(ErrInternal, fmt.Sprintf("naming a function literal: %v", err), nil)
 	}
 	return p.chunks[0], nil
+}
+
+// explainUndefined replaces yaegi's "constant definition loop", which it
+// reports for a final expression that uses an undefined name, by what Go
+// would say: "undefined: name".
+func (s *Session) explainUndefined(c chunk, e *Error) *Error {
+	if e == nil || !strings.Contains(e.Value, "constant definition loop") {
+		return e
+	}
+	var name string
+	var pos token.Pos
+	ast.Inspect(c.expr, func(n ast.Node) bool {
+		if name != "" {
+			return false
+		}
+		switch n := n.(type) {
+		case *ast.SelectorExpr:
+			ast.Inspect(n.X, func(m ast.Node) bool {
+				if id, ok := m.(*ast.Ident); ok && name == "" && !s.known(id.Name) {
+					name, pos = id.Name, id.Pos()
+				}
+				return name == ""
+			})
+			return false
+		case *ast.FuncLit, *ast.CompositeLit:
+			return false
+		case *ast.Ident:
+			if !s.known(n.Name) {
+				name, pos = n.Name, n.Pos()
+			}
+		}
+		return true
+	})
+	if name == "" {
+		return e
+	}
+	line, col := lineCol(c.cell, c.offset(pos))
+	return newError(ErrCompile, fmt.Sprintf("%d:%d: undefined: %s", line, col, name), nil)
+}
+
+// known reports whether name means something in the cells' scope.
+func (s *Session) known(name string) bool {
+	if name == "_" || types.Universe.Lookup(name) != nil {
+		return true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, imported := s.imported[name]
+	return imported || s.globals[name]
 }

@@ -39,3 +39,18 @@ x := 1`)
 		t.Errorf("output %q, want %q (a literal ran twice?)", got, want)
 	}
 }
+
+// TestUndefinedNameInFinalExpression: yaegi says "constant definition
+// loop"; the user is told what Go would say.
+func TestUndefinedNameInFinalExpression(t *testing.T) {
+	ts := newTestSession(t, Options{})
+	ts.run(t, "x := 1")
+	res := ts.try("x + undefinedName")
+	if res.Err == nil || res.Err.Value != "1:5: undefined: undefinedName" {
+		t.Errorf("error %+v, want 1:5: undefined: undefinedName", res.Err)
+	}
+	res = ts.try("\nnosuch")
+	if res.Err == nil || res.Err.Value != "2:1: undefined: nosuch" {
+		t.Errorf("error %+v", res.Err)
+	}
+}

@@ -35,6 +35,9 @@ type Options struct {
 	// Stdout and Stderr receive the cells' output while it is written.
 	// Writes come from one goroutine per stream; nil discards.
 	Stdout, Stderr io.Writer
+	// Args is os.Args as cells see it (a script's name and arguments);
+	// empty means {"gompi-kernel"}.
+	Args []string
 }
 
 // Session is one rank's interpreter. Execute and Reset are serialized;
@@ -84,6 +87,14 @@ func New(opts Options) (*Session, error) {
 	return s, nil
 }
 
+// args is os.Args for cells.
+func (s *Session) args() []string {
+	if len(s.opts.Args) > 0 {
+		return s.opts.Args
+	}
+	return []string{"gompi-kernel"}
+}
+
 // Reset replaces the interpreter by a fresh one with the same options.
 // Goroutines started by earlier cells keep running in the old one.
 func (s *Session) Reset() error {
@@ -93,7 +104,7 @@ func (s *Session) Reset() error {
 		Stdin:  s.stdin,
 		Stdout: s.out.w,
 		Stderr: s.diag,
-		Args:   []string{"gompi-kernel"},
+		Args:   s.args(),
 		Env:    os.Environ(),
 	})
 	for _, x := range []interp.Exports{stdlib.Symbols, overrides(s.stdin, s.out.w, s.errs.w, s.intr), s.hiddenExports(), s.opts.Exports} {
@@ -189,7 +200,7 @@ func (s *Session) execute(ctx context.Context, code string) Result {
 					return Result{Data: s.display(ctx, v)}
 				}
 			}
-			return Result{Err: e}
+			return Result{Err: s.explainUndefined(c, e)}
 		}
 		for _, src := range s.statementPieces(c) {
 			if _, e := s.eval(ctx, src); e != nil {
