@@ -2,12 +2,12 @@ package kernel
 
 import (
 	"bufio"
-	"go/ast"
-	"go/parser"
-	"go/token"
 	"context"
 	"errors"
 	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"io"
 	"log/slog"
 	"os"
