@@ -1,3 +1,5 @@
+//go:build ignore
+
 // A distributed vector in the style of pyMOR's MPIVectorArray, as a script:
 //
 //	mpirun -n 4 gompi-kernel run examples/distributed_vector.go

@@ -1,3 +1,5 @@
+//go:build ignore
+
 // A script for `mpirun -n 4 gompi-kernel run examples/hello.go`: main runs
 // on rank 0 while the other ranks serve its mpi.Call, as in pyMOR.
 package main

@@ -6,9 +6,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/traefik/yaegi/interp"
-
+	"github.com/gompi-kernel/gompi-kernel/kernel/display"
 	"github.com/gompi-kernel/gompi-kernel/kernel/session"
+	"github.com/gompi-kernel/gompi-kernel/kernel/symbols"
 	"github.com/gompi-kernel/gompi-kernel/mpi"
 	"github.com/gompi-kernel/gompi-kernel/registry"
 )
@@ -53,11 +53,16 @@ func NewRank(f *Fabric, args []string) (*Rank, error) {
 	for k, v := range r.driver.symbols() {
 		pkg[k] = v
 	}
+	// gonum and gonum/plot, compiled: numeric work in cells runs at
+	// compiled speed.
+	exports := symbols.Exports()
+	exports["gompi/mpi/mpi"] = pkg
+	exports["gompi/display/display"] = display.New(displaySink{r}).Symbols()
 	sess, err := session.New(session.Options{
 		Rank:      f.Rank(),
 		Size:      f.Size(),
-		Exports:   interp.Exports{"gompi/mpi/mpi": pkg},
-		PreImport: []string{"gompi/mpi"},
+		Exports:   exports,
+		PreImport: []string{"gompi/mpi", "gompi/display"},
 		Stdout:    streamWriter{r, "stdout"},
 		Stderr:    streamWriter{r, "stderr"},
 		Args:      args,
@@ -138,6 +143,21 @@ func (r *Rank) currentSink() Sink {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.sink
+}
+
+// displaySink hands package display's output to whichever cell is current.
+type displaySink struct{ r *Rank }
+
+func (s displaySink) Display(data, md map[string]any, id string, update bool) {
+	if sink := s.r.currentSink(); sink != nil {
+		sink.Display(Display{Data: data, Metadata: md, ID: id, Update: update})
+	}
+}
+
+func (s displaySink) Clear(wait bool) {
+	if sink := s.r.currentSink(); sink != nil {
+		sink.Clear(wait)
+	}
 }
 
 // streamWriter hands the interpreter's output to whichever cell is current.

@@ -105,15 +105,29 @@ func Bundle(v any) map[string]any {
 			AddMethodResult(data, m, f.Call(nil)[0])
 		}()
 	}
-	if _, ok := data["image/png"]; ok {
-		return data
-	}
+	// %v of an image lists its pixels and of a plot its internals: a
+	// console gets a short stand-in instead.
 	switch x := v.(type) {
 	case image.Image:
+		if isNilPointer(rv) {
+			break
+		}
+		b := x.Bounds()
+		data["text/plain"] = fmt.Sprintf("<%T %d×%d>", v, b.Dx(), b.Dy())
+		if _, ok := data["image/png"]; ok {
+			break
+		}
 		if b, err := encodePNG(x); err == nil {
 			data["image/png"] = encodeBinary(b)
 		}
 	case PlotWriter:
+		if isNilPointer(rv) {
+			break
+		}
+		data["text/plain"] = fmt.Sprintf("<%T>", v)
+		if _, ok := data["image/png"]; ok {
+			break
+		}
 		if b, err := plotPNG(x, DefaultPlotWidth, DefaultPlotHeight); err == nil {
 			data["image/png"] = encodeBinary(b)
 		}

@@ -228,7 +228,7 @@ func TestBundle(t *testing.T) {
 	if got := Bundle(nil); got["text/plain"] != "<nil>" {
 		t.Errorf("nil: %v", got)
 	}
-	if got := Bundle(testImage()); got["image/png"] == nil {
+	if got := Bundle(testImage()); got["image/png"] == nil || got["text/plain"] != "<*image.RGBA 3×2>" {
 		t.Errorf("image.Image: %v", got)
 	}
 }
@@ -286,6 +286,9 @@ func TestPlot(t *testing.T) {
 	raw = decodeBase64(t, r.last(t).Data["image/png"])
 	if cfg, _, err := image.DecodeConfig(strings.NewReader(string(raw))); err != nil || cfg.Width != 576 || cfg.Height != 384 {
 		t.Errorf("default plot size: %v %v", cfg, err)
+	}
+	if got := Bundle(testPlot(t))["text/plain"]; got != "<*plot.Plot>" {
+		t.Errorf("plot text/plain = %.100q", got)
 	}
 
 	var none *plot.Plot
