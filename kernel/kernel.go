@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"github.com/gompi-kernel/gompi-kernel/jupyter"
 )
@@ -134,6 +135,17 @@ func (k *Kernel) execute(req *jupyter.Request) error {
 	if k.queuedBeforeFailure(req.Msg().Header.Date) {
 		return req.Reply(jupyter.MsgExecuteReply, map[string]any{"status": "aborted", "execution_count": nil}, map[string]any{"status": "aborted"})
 	}
+	if name, ok := helpRequest(r.Code); ok {
+		// As IPython: "name?" shows what inspect would, in the pager.
+		data, found := k.interp.Inspect(name, len([]rune(name)), 1)
+		if !found {
+			data = map[string]any{"text/plain": fmt.Sprintf("no information about %s", name)}
+		}
+		return req.Reply(jupyter.MsgExecuteReply, jupyter.ExecuteReply{
+			Status: "ok", ExecutionCount: k.currentCount(),
+			Payload: []map[string]any{{"source": "page", "data": data, "start": 0}},
+		}, map[string]any{"status": "ok"})
+	}
 	if isExitCommand(r.Code) {
 		// As IPython: a console asked to exit gets an ask_exit payload and
 		// leaves (shutting down a kernel it started).
@@ -195,6 +207,27 @@ func (k *Kernel) execute(req *jupyter.Request) error {
 	return req.Reply(jupyter.MsgExecuteReply, jupyter.ExecuteReply{
 		Status: "ok", ExecutionCount: count, Payload: []map[string]any{}, UserExpressions: map[string]any{},
 	}, map[string]any{"status": "ok"})
+}
+
+// helpRequest recognises "name?" and "pkg.Name?", IPython's way of asking
+// for help, and returns the name.
+func helpRequest(code string) (string, bool) {
+	code = strings.TrimSpace(code)
+	name, ok := strings.CutSuffix(code, "?")
+	if !ok || name == "" {
+		return "", false
+	}
+	for _, part := range strings.Split(name, ".") {
+		if part == "" {
+			return "", false
+		}
+		for i, r := range part {
+			if !(r == '_' || unicode.IsLetter(r) || (i > 0 && unicode.IsDigit(r))) {
+				return "", false
+			}
+		}
+	}
+	return name, true
 }
 
 // isExitCommand reports whether code is a request to leave the console.

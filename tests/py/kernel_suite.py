@@ -1,9 +1,8 @@
 """Debian's jupyter_kernel_test against an installed gompi kernelspec.
 
 The kernelspec name comes from $GOMPI_KERNEL_NAME, so the same samples run at
-1 rank and at 4 ranks. Every attribute the suite knows is set to real Go,
-except those for display_data, pager and clear_output (not part of the first
-slice): the suite reports those three as skipped.
+1 rank and at 4 ranks. Every attribute the suite knows is set to real Go, so
+no test is skipped.
 """
 import os
 import unittest
@@ -42,6 +41,17 @@ class GompiKernelTests(jkt.KernelTests):
     supported_history_operations = ("tail", "range", "search")
 
     code_inspect_sample = "strings.ToUpper"
+
+    # "name?" shows help in the pager, as in IPython.
+    code_page_something = "strings.ToUpper?"
+
+    code_display_data = [
+        {"code": 'display.HTML("<b>bold</b>")', "mime": "text/html"},
+        {"code": 'display.Markdown("# title")', "mime": "text/markdown"},
+        {"code": 'display.SVG(`<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"/>`)', "mime": "image/svg+xml"},
+    ]
+
+    code_clear_output = 'fmt.Println("soon gone"); display.Clear(false)'
 
 
 if __name__ == "__main__":
