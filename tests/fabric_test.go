@@ -368,3 +368,48 @@ func cpuSeconds(pids []int) float64 {
 	}
 	return total
 }
+
+// TestRichOutput: display_data from every rank reaches the frontend with
+// the rank in its metadata; display ids update in place; a value whose
+// type (declared in a cell) has an HTML method renders itself.
+func TestRichOutput(t *testing.T) {
+	k := startKernel(t, 4)
+	res := drive(t, k.connFile,
+		exec1(`display.HTML(fmt.Sprintf("<b>rank %d</b>", mpi.Rank()))`),
+		exec1(`%%rank0
+id := display.NewID()
+display.Update(id, "step 1")
+display.Update(id, "step 2")`),
+		exec1(`type Badge struct{ N int }
+func (b Badge) HTML() string { return fmt.Sprintf("<span>%d</span>", b.N) }
+Badge{mpi.Size()}`),
+		action{"do": "shutdown"},
+	)
+	seen := map[int]bool{}
+	for _, m := range res[0].of("display_data") {
+		md, _ := m.Content["metadata"].(map[string]any)
+		r, ok := md["rank"].(float64)
+		html, _ := m.Content["data"].(map[string]any)["text/html"].(string)
+		if !ok || html != fmt.Sprintf("<b>rank %d</b>", int(r)) {
+			t.Errorf("display from rank %v: %q", md["rank"], html)
+		}
+		seen[int(r)] = true
+	}
+	if len(seen) != 4 {
+		t.Errorf("display_data from ranks %v, want all 4: %+v", seen, res[0].Msgs)
+	}
+	dd, up := res[1].of("display_data"), res[1].of("update_display_data")
+	if len(dd) != 1 || len(up) != 1 {
+		t.Fatalf("display id: %d display_data, %d update_display_data: %+v", len(dd), len(up), res[1].Msgs)
+	}
+	id1, _ := dd[0].Content["transient"].(map[string]any)["display_id"].(string)
+	id2, _ := up[0].Content["transient"].(map[string]any)["display_id"].(string)
+	if id1 == "" || id1 != id2 {
+		t.Errorf("display ids %q and %q", id1, id2)
+	}
+	rs := res[2].of("execute_result")
+	if len(rs) != 1 || rs[0].Content["data"].(map[string]any)["text/html"] != "<span>4</span>" {
+		t.Errorf("HTML method of a cell type: %+v", res[2].Msgs)
+	}
+	k.wait(30 * time.Second)
+}

@@ -178,3 +178,36 @@ func TestDistributedVectorNotebook(t *testing.T) {
 		t.Errorf("after RemoveObject:\n%s", got)
 	}
 }
+
+// TestPlotNotebook executes notebooks/plot-gather.ipynb at 4 ranks: data
+// gathered to rank 0 and plotted inline as one PNG.
+func TestPlotNotebook(t *testing.T) {
+	installSpec(t, "gompi", 4)
+	outDir := t.TempDir()
+	cmd := exec.Command("jupyter", "nbconvert", "--to", "notebook", "--execute",
+		"--ExecutePreprocessor.kernel_name=gompi", "--ExecutePreprocessor.timeout=120",
+		"--output-dir", outDir, filepath.Join(repoDir, "notebooks", "plot-gather.ipynb"))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("nbconvert --execute: %v\n%s", err, out)
+	}
+	cells := readNotebook(t, filepath.Join(outDir, "plot-gather.ipynb"))
+	var pngs int
+	for _, c := range cells {
+		for _, o := range c.Outputs {
+			if o.OutputType == "display_data" {
+				if png, ok := o.Data["image/png"].(string); ok && len(png) > 1000 {
+					pngs++
+				}
+			}
+			if o.OutputType == "error" {
+				t.Errorf("a cell failed: %+v", o)
+			}
+		}
+	}
+	if pngs != 1 {
+		t.Errorf("%d PNG plots, want 1", pngs)
+	}
+	if got := cells[3].text("stdout"); strings.Count(got, "] phase") != 4 {
+		t.Errorf("cell 3 should print one line per rank:\n%s", got)
+	}
+}
