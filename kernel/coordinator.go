@@ -82,7 +82,14 @@ func (c *Coordinator) Execute(ctx context.Context, code string, out Output) Outc
 	if err != nil {
 		return Outcome{Err: &session.Error{Name: "UsageError", Value: err.Error()}}
 	}
-	return c.ExecuteOn(ctx, cell.code, cell.ranks, out)
+	if cell.action != "" {
+		return c.magic(ctx, cell, out)
+	}
+	res := c.ExecuteOn(ctx, cell.code, cell.ranks, out)
+	if cell.time {
+		out.Stream("stdout", wallTimes(res.Seconds), nil)
+	}
+	return res
 }
 
 // ExecuteOn runs code on ranks (nil: all); the other ranks serve rank 0's
@@ -127,7 +134,14 @@ func (c *Coordinator) ExecuteOn(ctx context.Context, code string, ranks []int, o
 			c.log.Error("renewing the cells' communicator", "err", err)
 		}
 	}
-	return Outcome{Data: reports[0].Data, Err: foldErrors(reports, interrupted)}
+	seconds := make([]float64, len(reports))
+	for r, rep := range reports {
+		seconds[r] = rep.Seconds
+		if !x.runs[r] {
+			seconds[r] = -1
+		}
+	}
+	return Outcome{Data: reports[0].Data, Err: foldErrors(reports, interrupted), Seconds: seconds}
 }
 
 // await waits until every rank has reported. Once a rank has failed, the

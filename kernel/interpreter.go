@@ -48,6 +48,7 @@ type Display struct {
 
 // Outcome is how a cell ended, folded over all ranks.
 type Outcome struct {
-	Data map[string]any // the value of the cell's last expression on rank 0; nil if none
-	Err  *session.Error // nil when every rank succeeded
+	Data    map[string]any // the value of the cell's last expression on rank 0; nil if none
+	Err     *session.Error // nil when every rank succeeded
+	Seconds []float64      // wall time of the cell on each rank; -1 where it did not run
 }

@@ -8,9 +8,26 @@ import (
 
 // cell is a cell with its magic lines taken off.
 type cell struct {
-	code  string
-	ranks []int // nil: every rank
+	code   string
+	ranks  []int  // nil: every rank
+	time   bool   // %time / %%time: report each rank's wall time
+	action string // a magic that replaces the cell: "help", "who", "mpi_info", "env", "reset"
+	args   []string
 }
+
+// magicHelp is what %help prints.
+const magicHelp = `Magics (on a cell's first lines):
+  %%rank0            run the cell on rank 0 only; the other ranks serve mpi.Call
+  %%ranks 0,2-3      run the cell on these ranks; the others serve mpi.Call
+  %time, %%time      run the cell and report each rank's wall time, naming the slowest
+  %who               names defined by cells, with their types
+  %mpi_info          one line per rank: host, pid, Go and MPI versions, managed objects
+  %env               the environment of rank 0; %env NAME shows one variable,
+                     %env NAME=value sets it on every rank
+  %reset             a fresh interpreter on every rank (managed objects stay)
+  %help              this text
+Also: name? shows the documentation of name; exit or quit leaves a console.
+`
 
 // parseCell reads the magic lines at the top of a cell. A Go line never
 // starts with '%', so there is no ambiguity:
@@ -30,6 +47,18 @@ func parseCell(code string, size int) (cell, error) {
 		// cell as the user sees it.
 		c.code = "\n" + rest
 		switch fields[0] {
+		case "%time", "%%time":
+			c.time = true
+		case "%help", "%who", "%mpi_info", "%env", "%reset":
+			c.action = strings.TrimPrefix(fields[0], "%")
+			c.args = fields[1:]
+			if c.action != "env" && len(c.args) > 0 {
+				return c, fmt.Errorf("%s takes no arguments", fields[0])
+			}
+			if strings.TrimSpace(rest) != "" {
+				return c, fmt.Errorf("%s stands alone in its cell", fields[0])
+			}
+			return c, nil
 		case "%%rank0":
 			if len(fields) > 1 {
 				return c, fmt.Errorf("%%%%rank0 takes no arguments (did you mean %%%%ranks %s?)", strings.Join(fields[1:], " "))
@@ -45,7 +74,7 @@ func parseCell(code string, size int) (cell, error) {
 			}
 			c.ranks = r
 		default:
-			return c, fmt.Errorf("unknown magic %s (known: %%%%rank0, %%%%ranks LIST)", fields[0])
+			return c, fmt.Errorf("unknown magic %s; %%help lists the magics", fields[0])
 		}
 	}
 }

@@ -115,3 +115,50 @@ fmt.Println("E4", err4)`),
 		t.Errorf("shutdown: %v", err)
 	}
 }
+
+// TestMagics: %help, %time, %who, %mpi_info, %env, %reset and an unknown
+// magic, on 4 ranks.
+func TestMagics(t *testing.T) {
+	k := startKernel(t, 4)
+	res := drive(t, k.connFile,
+		exec1("%help"),
+		exec1("%time\ntype P struct{ X int }\nn := mpi.Rank()\np := P{1}\nif mpi.Rank() == 2 { time.Sleep(300 * time.Millisecond) }"),
+		exec1("%who"),
+		exec1("%mpi_info"),
+		exec1("%env GOMPI_TEST_VAR=hello world"),
+		exec1(`os.Getenv("GOMPI_TEST_VAR")`),
+		exec1("%env GOMPI_TEST_VAR"),
+		exec1("%reset"),
+		exec1("n"),
+		exec1("%frobnicate"),
+		action{"do": "shutdown"},
+	)
+	if !strings.Contains(res[0].stream("stdout"), "%%rank0") || !strings.Contains(res[0].stream("stdout"), "%who") {
+		t.Errorf("%%help:\n%s", res[0].stream("stdout"))
+	}
+	if out := res[1].stream("stdout"); !strings.Contains(out, "Wall time: [0] ") || !strings.Contains(out, "slowest: rank 2") {
+		t.Errorf("%%time:\n%s", out)
+	}
+	who := res[2].stream("stdout")
+	for _, want := range []string{"P ", "type", "n ", "var   int", "p "} {
+		if !strings.Contains(who, want) {
+			t.Errorf("%%who lacks %q:\n%s", want, who)
+		}
+	}
+	if strings.Count(res[3].stream("stdout"), "/4 on ") != 4 {
+		t.Errorf("%%mpi_info:\n%s", res[3].stream("stdout"))
+	}
+	if got := textResult(res[5]); got != `"hello world"` {
+		t.Errorf("variable set by %%env reads %s", got)
+	}
+	if !strings.Contains(res[6].stream("stdout"), "hello world") {
+		t.Errorf("%%env NAME:\n%s", res[6].stream("stdout"))
+	}
+	if res[8].status() != "error" || !strings.Contains(fmt.Sprint(res[8].Reply["evalue"]), "undefined: n") {
+		t.Errorf("after %%reset, n should be undefined: %v", res[8].Reply)
+	}
+	if res[9].status() != "error" || !strings.Contains(fmt.Sprint(res[9].Reply["evalue"]), "unknown magic %frobnicate") {
+		t.Errorf("unknown magic: %v", res[9].Reply)
+	}
+	k.wait(30 * time.Second)
+}

@@ -1,0 +1,100 @@
+package kernel
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gompi-kernel/gompi-kernel/kernel/session"
+)
+
+// magic runs a cell that is a magic of its own (%who, %env, …).
+func (c *Coordinator) magic(ctx context.Context, cl cell, out Output) Outcome {
+	switch cl.action {
+	case "help":
+		out.Stream("stdout", magicHelp, nil)
+	case "who":
+		var b strings.Builder
+		for _, w := range c.rank.Session().Who() {
+			switch w.Kind {
+			case "type":
+				fmt.Fprintf(&b, "%-16s type\n", w.Name)
+			default:
+				fmt.Fprintf(&b, "%-16s %-5s %s\n", w.Name, w.Kind, w.Type)
+			}
+		}
+		if b.Len() == 0 {
+			b.WriteString("no names defined yet\n")
+		}
+		out.Stream("stdout", b.String(), nil)
+	case "mpi_info":
+		return c.ExecuteOn(ctx, "mpi.Info()", nil, out)
+	case "env":
+		return c.env(ctx, cl.args, out)
+	case "reset":
+		if err := c.Reset(ctx); err != nil {
+			return Outcome{Err: &session.Error{Name: "KernelError", Value: fmt.Sprintf("reset: %v", err)}}
+		}
+		out.Stream("stdout", fmt.Sprintf("fresh interpreter on %d rank(s)\n", c.fabric.Size()), nil)
+	}
+	return Outcome{}
+}
+
+// env is %env: show rank 0's environment, one variable, or set one on
+// every rank.
+func (c *Coordinator) env(ctx context.Context, args []string, out Output) Outcome {
+	// The cells' environment is the interpreter's (yaegi keeps its own
+	// copy), so it is read through a cell on rank 0.
+	switch {
+	case len(args) == 0:
+		return c.ExecuteOn(ctx, "for _, kv := range os.Environ() { fmt.Println(kv) }", []int{0}, out)
+	case len(args) == 1 && !strings.Contains(args[0], "="):
+		return c.ExecuteOn(ctx, fmt.Sprintf("fmt.Println(os.Getenv(%s))", strconv.Quote(args[0])), []int{0}, out)
+	default:
+		name, value, _ := strings.Cut(strings.Join(args, " "), "=")
+		name, value = strings.TrimSpace(name), strings.TrimSpace(value)
+		if name == "" {
+			return Outcome{Err: &session.Error{Name: "UsageError", Value: "usage: %env NAME=value"}}
+		}
+		code := fmt.Sprintf("if err := os.Setenv(%s, %s); err != nil { panic(err) }", strconv.Quote(name), strconv.Quote(value))
+		res := c.ExecuteOn(ctx, code, nil, out)
+		if res.Err == nil {
+			out.Stream("stdout", fmt.Sprintf("env: %s=%s on every rank\n", name, value), nil)
+		}
+		return res
+	}
+}
+
+// wallTimes is %time's report: each rank's wall time, the slowest named.
+func wallTimes(seconds []float64) string {
+	var b strings.Builder
+	slowest := -1
+	b.WriteString("Wall time:")
+	for r, s := range seconds {
+		if s < 0 {
+			continue
+		}
+		fmt.Fprintf(&b, " [%d] %v", r, round(s))
+		if slowest < 0 || s > seconds[slowest] {
+			slowest = r
+		}
+	}
+	if slowest >= 0 && len(seconds) > 1 {
+		fmt.Fprintf(&b, "; slowest: rank %d (%v)", slowest, round(seconds[slowest]))
+	}
+	b.WriteString("\n")
+	return b.String()
+}
+
+func round(s float64) time.Duration {
+	d := time.Duration(s * float64(time.Second))
+	switch {
+	case d >= time.Second:
+		return d.Round(time.Millisecond)
+	case d >= time.Millisecond:
+		return d.Round(10 * time.Microsecond)
+	}
+	return d.Round(time.Microsecond)
+}
