@@ -465,6 +465,12 @@ func (s rankSink) Display(d Display) {
 	s.x.handle(event{Kind: evDisplay, Rank: s.rank, Display: &d})
 }
 
+func (s rankSink) Input(prompt string, password bool) (string, error) {
+	// Text the cell printed before asking shows above the prompt.
+	s.x.labels.flush()
+	return s.x.out.Input(prompt, password)
+}
+
 func (s rankSink) Clear(wait bool) {
 	s.x.handle(event{Kind: evClear, Rank: s.rank, Wait: wait})
 }

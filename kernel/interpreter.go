@@ -35,6 +35,9 @@ type Output interface {
 	Stream(name, text string, metadata map[string]any)
 	Display(d Display)
 	Clear(wait bool)
+	// Input asks the user for a line (input_request), for a cell reading
+	// standard input on rank 0.
+	Input(prompt string, password bool) (string, error)
 }
 
 // Display is one piece of rich output: display_data, or with Update set

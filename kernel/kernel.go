@@ -3,6 +3,7 @@ package kernel
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"runtime"
@@ -167,7 +168,7 @@ func (k *Kernel) execute(req *jupyter.Request) error {
 		}
 	}
 
-	out := &publisher{req: req, log: k.log, silent: r.Silent}
+	out := &publisher{req: req, log: k.log, silent: r.Silent, allowStdin: r.AllowStdin, ctx: k.ctx}
 	res := k.interp.Execute(k.ctx, r.Code, out)
 
 	var shown string
@@ -327,9 +328,19 @@ func (k *Kernel) shutdown(req *jupyter.Request) (func(), error) {
 // publisher sends a running cell's output to the frontend as children of
 // its execute_request.
 type publisher struct {
-	req    *jupyter.Request
-	log    *slog.Logger
-	silent bool
+	req        *jupyter.Request
+	log        *slog.Logger
+	silent     bool
+	allowStdin bool
+	ctx        context.Context
+}
+
+// Input sends input_request to the frontend and waits for its reply.
+func (p *publisher) Input(prompt string, password bool) (string, error) {
+	if !p.allowStdin {
+		return "", errors.New("this frontend does not allow input (allow_stdin is false)")
+	}
+	return p.req.Input(p.ctx, prompt, password)
 }
 
 func (p *publisher) Stream(name, text string, metadata map[string]any) {

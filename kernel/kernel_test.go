@@ -63,6 +63,9 @@ func (r *recorder) Stream(name, text string, _ map[string]any) {
 }
 func (r *recorder) Display(Display) {}
 func (r *recorder) Clear(bool)      {}
+func (r *recorder) Input(string, bool) (string, error) {
+	return "", nil
+}
 
 func TestLabellerKeepsLinesWhole(t *testing.T) {
 	rec := &recorder{}

@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -19,6 +20,7 @@ type Sink interface {
 	Stream(name, text string)
 	Display(d Display)
 	Clear(wait bool)
+	Input(prompt string, password bool) (string, error)
 }
 
 // Rank is what every rank holds alike: its interpreter session and the
@@ -66,6 +68,12 @@ func NewRank(f *Fabric, args []string) (*Rank, error) {
 		Stdout:    streamWriter{r, "stdout"},
 		Stderr:    streamWriter{r, "stderr"},
 		Args:      args,
+		Input: func(prompt string, password bool) (string, error) {
+			if s := r.currentSink(); s != nil {
+				return s.Input(prompt, password)
+			}
+			return "", errors.New("no cell is running")
+		},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("interpreter: %w", err)

@@ -49,6 +49,7 @@ func RunScript(ctx context.Context, cfg ScriptConfig) (int, error) {
 // runScript is rank 0's part of RunScript.
 func runScript(ctx context.Context, c *Coordinator, cfg ScriptConfig, src string) int {
 	out := newConsoleOutput(cfg.Stdout, cfg.Stderr)
+	out.in = bufio.NewReader(os.Stdin)
 	src, err := renameMain(src)
 	if err != nil {
 		fmt.Fprintf(cfg.Stderr, "%s: %v\n", cfg.Path, err)
@@ -200,6 +201,7 @@ func onRanks(ctx context.Context, log *slog.Logger, args []string, drive func(*C
 // as its text/plain.
 type consoleOutput struct {
 	stdout, stderr io.Writer
+	in             *bufio.Reader // a script's standard input; nil in the REPL, whose input is code
 }
 
 func newConsoleOutput(stdout, stderr io.Writer) *consoleOutput {
@@ -230,6 +232,19 @@ func (o *consoleOutput) Display(d Display) {
 }
 
 func (o *consoleOutput) Clear(bool) {}
+
+// Input reads a line from the console's input, if it has one.
+func (o *consoleOutput) Input(prompt string, _ bool) (string, error) {
+	if o.in == nil {
+		return "", errors.New("no input")
+	}
+	io.WriteString(o.stdout, prompt)
+	line, err := o.in.ReadString('\n')
+	if err != nil && line == "" {
+		return "", err
+	}
+	return strings.TrimRight(line, "\r\n"), nil
+}
 
 func (o *consoleOutput) flush() {
 	if f, ok := o.stdout.(interface{ Sync() error }); ok {

@@ -291,6 +291,11 @@ func (s *remoteSink) Display(d Display) {
 	s.send(event{Kind: evDisplay, Display: &d})
 }
 
+// Input is refused: standard input belongs to rank 0, where the frontend is.
+func (s *remoteSink) Input(string, bool) (string, error) {
+	return "", fmt.Errorf("rank %d has no standard input; only rank 0 reads it from the frontend", s.fabric.rank)
+}
+
 func (s *remoteSink) Clear(wait bool) {
 	s.send(event{Kind: evClear, Wait: wait})
 }

@@ -162,3 +162,38 @@ func TestMagics(t *testing.T) {
 	}
 	k.wait(30 * time.Second)
 }
+
+// TestInput: fmt.Scan on rank 0 asks the frontend (input_request) when it
+// allows stdin; the other ranks get a clear EOF error; without allow_stdin
+// rank 0 gets one too.
+func TestInput(t *testing.T) {
+	k := startKernel(t, 2)
+	res := drive(t, k.connFile,
+		action{"do": "execute", "code": `var name string
+var err error
+if mpi.Rank() == 0 {
+	fmt.Print("Your name: ")
+	_, err = fmt.Scanln(&name)
+} else {
+	_, err = fmt.Scanln(&name)
+}
+fmt.Println("name:", name, "err:", err)`, "stdin": []string{"Grace"}},
+		exec1(`var s string; _, err := fmt.Scanln(&s); fmt.Println(err)`),
+		action{"do": "shutdown"},
+	)
+	reqs := res[0].of("input_request")
+	if len(reqs) != 1 {
+		t.Fatalf("%d input_requests, want 1: %+v", len(reqs), res[0].Msgs)
+	}
+	out := res[0].stream("stdout")
+	if !strings.Contains(out, "[0] Your name: \n") || !strings.Contains(out, "[0] name: Grace err: <nil>") {
+		t.Errorf("rank 0:\n%s", out)
+	}
+	if !strings.Contains(out, "[1] name:  err: read input: rank 1 has no standard input") {
+		t.Errorf("rank 1 should get a clear error:\n%s", out)
+	}
+	if out := res[1].stream("stdout"); !strings.Contains(out, "[0] read input: this frontend does not allow input") || !strings.Contains(out, "EOF") {
+		t.Errorf("without allow_stdin:\n%s", out)
+	}
+	k.wait(30 * time.Second)
+}

@@ -38,6 +38,11 @@ type Options struct {
 	// Args is os.Args as cells see it (a script's name and arguments);
 	// empty means {"gompi-kernel"}.
 	Args []string
+	// Input, if set, answers the cells' reads of standard input
+	// (fmt.Scan*, bufio on os.Stdin) one line at a time: on rank 0 the
+	// kernel asks the frontend. Without it such reads get an error
+	// wrapping io.EOF.
+	Input func(prompt string, password bool) (string, error)
 }
 
 // Session is one rank's interpreter. Execute and Reset are serialized;
@@ -100,14 +105,15 @@ func (s *Session) args() []string {
 func (s *Session) Reset() error {
 	s.run.Lock()
 	defer s.run.Unlock()
+	in := &stdinReader{s: s}
 	ip := interp.New(interp.Options{
-		Stdin:  s.stdin,
+		Stdin:  in, // fmt.Scan* read it; os.Stdin itself is set in overrides
 		Stdout: s.out.w,
 		Stderr: s.diag,
 		Args:   s.args(),
 		Env:    os.Environ(),
 	})
-	for _, x := range []interp.Exports{stdlib.Symbols, overrides(s.stdin, s.out.w, s.errs.w, s.intr), s.hiddenExports(), s.opts.Exports} {
+	for _, x := range []interp.Exports{stdlib.Symbols, overrides(s.stdin, s.out.w, s.errs.w, s.intr), s.inputExports(in), s.hiddenExports(), s.opts.Exports} {
 		if err := ip.Use(x); err != nil {
 			return fmt.Errorf("session: load symbols: %w", err)
 		}

@@ -64,12 +64,13 @@ def collect(kc, msg_id, started, interrupt_after=None, stdin_answers=None, probe
                 "metadata": {}, "t": time.time() - started})
         if stdin_answers is not None:
             try:
-                req = kc.stdin_channel.get_msg(timeout=0.01)
+                req = run_sync(kc.stdin_channel.get_msg)(timeout=0.01)
+            except Exception:
+                req = None
+            if req is not None:
                 kc.input(stdin_answers.pop(0) if stdin_answers else "")
                 msgs.append({"type": "input_request", "content": req["content"], "metadata": {},
                              "t": time.time() - started})
-            except Exception:
-                pass
         try:
             msg = kc.get_iopub_msg(timeout=0.05)
         except Exception:
