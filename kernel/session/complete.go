@@ -19,11 +19,14 @@ type Completion struct {
 }
 
 // Complete proposes completions for the word before cursor (a position in
-// code points): after "pkg." the members of an importable package, after
-// "x." the fields and methods of a global of an earlier cell (compiled
-// methods only: yaegi keeps no reflect methods for interpreted types);
-// otherwise Go keywords, builtins, package names, the session's globals and
-// the identifiers of the cell itself.
+// code points): after "pkg." the members of an importable package; after
+// "x." the fields and methods of x's type, where x is a name the cell gave
+// a type earlier in its text (x := T{…}, var x T, a parameter x T,
+// x := F(…)) or a global of an earlier cell, and the type is compiled or
+// declared in a cell (methods on T and *T, read from the cell's text and
+// from the interpreter, see doc_yaegi.go); otherwise Go keywords,
+// builtins, package names, the session's globals and the names of the
+// cell itself (not the members after a dot).
 func (s *Session) Complete(code string, cursor int) Completion {
 	off := byteOffset(code, cursor)
 	start := wordStart(code, off)
@@ -32,7 +35,7 @@ func (s *Session) Complete(code string, cursor int) Completion {
 
 	var cands []string
 	if recv, ok := selectorBefore(code, start); ok {
-		cands = s.members(recv)
+		cands = s.members(code, start, recv)
 	} else {
 		cands = append(cands, goKeywords()...)
 		cands = append(cands, goBuiltins()...)
@@ -59,9 +62,10 @@ func (s *Session) Complete(code string, cursor int) Completion {
 	return c
 }
 
-// members lists what may follow "recv.".
-func (s *Session) members(recv string) []string {
-	if path, ok := s.packagePath(recv); ok {
+// members lists what may follow "recv." in code, where the member starts
+// at byte start.
+func (s *Session) members(code string, start int, recv string) []string {
+	if path, ok := s.packagePath(recv); ok && localType(code, start-1-len(recv), recv) == "" {
 		var out []string
 		for name := range s.pkgs.symbols[path] {
 			if token.IsExported(name) {
@@ -70,11 +74,23 @@ func (s *Session) members(recv string) []string {
 		}
 		return out
 	}
-	v, ok := s.global(recv)
-	if !ok {
-		return nil
+	view := parseCell(code)
+	if t := localType(code, start-1-len(recv), recv); t != "" {
+		if out := s.typeMembers(view, t, 0); len(out) > 0 {
+			return out
+		}
 	}
-	return valueMembers(unwrapInterp(v))
+	s.mu.Lock()
+	ip := s.ip
+	s.mu.Unlock()
+	var out []string
+	if sym, ok := lookupCellSym(ip, recv); ok && sym.kind == yVarSym {
+		out = itypeMembers(sym.typ)
+	}
+	if v, ok := s.global(recv); ok && len(out) == 0 {
+		out = valueMembers(unwrapInterp(v)) // yaegi's structs rename unexported fields
+	}
+	return out
 }
 
 // packagePath returns the import path that name denotes in the cells, if
@@ -188,21 +204,24 @@ func selectorBefore(code string, start int) (string, bool) {
 }
 
 // cellIdents returns the identifiers of the cell, except the word being
-// completed (between start and end).
+// completed (between start and end) and selectors (what follows a dot):
+// the cell's own names, its locals included.
 func cellIdents(code string, start, end int) []string {
 	fset := token.NewFileSet()
 	file := fset.AddFile("", -1, len(code))
 	var sc scanner.Scanner
 	sc.Init(file, []byte(code), func(token.Position, string) {}, 0)
 	var out []string
+	afterDot := false
 	for {
 		pos, t, lit := sc.Scan()
 		if t == token.EOF {
 			return out
 		}
-		if o := file.Offset(pos); t == token.IDENT && (o != start || o+len(lit) != end) {
+		if o := file.Offset(pos); t == token.IDENT && (o != start || o+len(lit) != end) && !afterDot {
 			out = append(out, lit)
 		}
+		afterDot = t == token.PERIOD
 	}
 }
 

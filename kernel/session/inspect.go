@@ -3,46 +3,218 @@ package session
 import (
 	"fmt"
 	"go/constant"
+	"go/parser"
+	"go/token"
 	"reflect"
 	"strings"
 )
 
-// Inspect describes the identifier or pkg.Name under (or just before) the
-// cursor, a position in code points: for a package member its kind and Go
-// type (parameter names are not kept by compiled symbols), for a global of
-// an earlier cell its type and value, for a package its import path.
-// yaegi's stdlib carries no documentation, so there is none. detail is
-// accepted for Jupyter's detail_level and changes nothing yet.
+// Inspect describes the identifier or X.Name under (or just before) the
+// cursor, a position in code points, with its signature and doc comment:
+//
+//   - a member of a compiled package: its declaration and doc comment from
+//     the Go sources (the standard library's under GOROOT, gompi's own
+//     next to the binary's build path, gonum's in the module cache); when
+//     the sources are absent, the reflected type and a line saying where
+//     they were looked for;
+//   - a name declared in the cell or an earlier cell (function, type,
+//     method, field): its declaration, and its doc comment when it is in
+//     the cell's text; a variable: its type and value;
+//   - a package: its import path and synopsis.
+//
+// detail 0 shows declarations without function bodies and long types cut;
+// detail 1 shows them whole.
 func (s *Session) Inspect(code string, cursor, detail int) (map[string]any, bool) {
-	_ = detail
 	off := byteOffset(code, cursor)
 	start, end := wordStart(code, off), wordEnd(code, off)
 	if start == end {
 		return nil, false
 	}
 	name := code[start:end]
+	h := &help{s: s, code: code, detail: detail, docs: s.docs(), view: parseCell(code)}
 	var text string
 	if recv, ok := selectorBefore(code, start); ok {
-		text = s.describeMember(recv, name)
+		text = h.member(start-1-len(recv), recv, name)
 	} else {
-		text = s.describeName(name)
+		text = h.name(start, name)
 	}
 	if text == "" {
 		return nil, false
 	}
-	return map[string]any{"text/plain": text}, true
+	return map[string]any{"text/plain": strings.TrimRight(text, "\n") + "\n"}, true
 }
 
-// describeMember describes recv.name.
-func (s *Session) describeMember(recv, name string) string {
-	if path, ok := s.packagePath(recv); ok {
-		sym, ok := s.pkgs.symbols[path][name]
-		if !ok {
+// help is one inspection request.
+type help struct {
+	s      *Session
+	code   string
+	detail int
+	docs   *docIndex
+	view   *cellView
+}
+
+// render writes a declaration in `go doc` style: the code, then its doc
+// comment indented.
+func (h *help) render(d *declDoc) string {
+	code := d.sig
+	if h.detail > 0 {
+		code = d.full
+	} else if strings.HasPrefix(code, "type ") {
+		code = shortType(code, 20)
+	}
+	var b strings.Builder
+	b.WriteString(code)
+	b.WriteString("\n")
+	if d.doc != "" {
+		for _, l := range strings.Split(strings.TrimRight(d.doc, "\n"), "\n") {
+			if l == "" {
+				b.WriteString("\n")
+			} else {
+				b.WriteString("    " + l + "\n")
+			}
+		}
+	}
+	return b.String()
+}
+
+// gompiRecvs are the types whose bound methods make the cells' gompi
+// packages, in the order a name is looked for.
+var gompiRecvs = []string{"World", "API", "Driver", "Display", "", "*"}
+
+// packageMember describes pkg.name of a compiled package.
+func (h *help) packageMember(pkg, path, name string) string {
+	sym, ok := h.s.pkgs.symbols[path][name]
+	if !ok {
+		return ""
+	}
+	reflected := describeSymbol(pkg+"."+name, sym)
+	head := fmt.Sprintf("package %s // import %q\n\n", pkg, path)
+	recvs := []string{""}
+	if _, ok := gompiDirs[path]; ok {
+		recvs = gompiRecvs
+	}
+	var missing string
+	for _, r := range recvs {
+		d, miss := h.docs.lookup(path, r, name)
+		if d != nil {
+			out := head + h.render(d)
+			if r != "" {
+				out += fmt.Sprintf("\n(in cells: %s)\n", reflected)
+			}
+			return out
+		}
+		missing = miss
+	}
+	if missing != "" {
+		return head + reflected + "\n\ndoc: Go sources not found at " + missing + "\n"
+	}
+	return head + reflected + "\n"
+}
+
+// member describes recv.name, where recv starts at byte recvOff.
+func (h *help) member(recvOff int, recv, name string) string {
+	if path, ok := h.s.packagePath(recv); ok && localType(h.code, recvOff, recv) == "" {
+		return h.packageMember(recv, path, name)
+	}
+	typ := localType(h.code, recvOff, recv)
+	if typ == "" {
+		if vm := h.valueMember(recv, name); strings.HasPrefix(vm, "field ") {
+			return vm // a field of a global: its value too
+		}
+		typ = h.globalType(recv)
+	}
+	if out := h.typeMember(typ, name, 0); out != "" {
+		return out
+	}
+	return h.valueMember(recv, name)
+}
+
+// globalType names the type of a global of earlier cells: "T" for a type
+// declared in a cell, "pkg.T" for a compiled one.
+func (h *help) globalType(name string) string {
+	h.s.mu.Lock()
+	ip := h.s.ip
+	h.s.mu.Unlock()
+	sym, ok := lookupCellSym(ip, name)
+	if !ok || sym.kind != yVarSym {
+		return ""
+	}
+	t := sym.typ
+	if itypeCat(t) == yPtrT {
+		t = derefStruct(field(t, "val"))
+	}
+	if itypeCat(t) == yValueT {
+		if rt, ok := field(t, "rtype").Interface().(reflect.Type); ok && rt != nil {
+			return reflectTypeExpr(rt)
+		}
+		return ""
+	}
+	return itypeString(t, "name")
+}
+
+// typeMember describes the method or field name of a type written as
+// localType does.
+func (h *help) typeMember(typ, name string, depth int) string {
+	if typ == "" || depth > 3 {
+		return ""
+	}
+	typ = strings.TrimPrefix(typ, "*")
+	if strings.HasSuffix(typ, "()") {
+		return h.typeMember(h.s.callResult(h.view, strings.TrimSuffix(typ, "()")), name, depth+1)
+	}
+	if pkg, tname, ok := strings.Cut(typ, "."); ok {
+		rt := h.s.compiledType(pkg, tname)
+		if rt == nil {
 			return ""
 		}
-		return describeSymbol(recv+"."+name, sym)
+		if _, ok := reflect.PointerTo(rt).MethodByName(name); !ok {
+			if _, ok := rt.MethodByName(name); !ok {
+				return "" // a field: the value shows more
+			}
+		}
+		if d, _ := h.docs.lookup(rt.PkgPath(), rt.Name(), name); d != nil {
+			return h.render(d)
+		}
+		m, _ := reflect.PointerTo(rt).MethodByName(name)
+		var in, out []string
+		for i := 1; i < m.Type.NumIn(); i++ {
+			in = append(in, m.Type.In(i).String())
+		}
+		for i := 0; i < m.Type.NumOut(); i++ {
+			out = append(out, m.Type.Out(i).String())
+		}
+		res := strings.Join(out, ", ")
+		if len(out) > 1 {
+			res = "(" + res + ")"
+		}
+		return strings.TrimRight(fmt.Sprintf("func (*%s) %s(%s) %s", typ, name, strings.Join(in, ", "), res), " ") + "\n"
 	}
-	v, ok := s.global(recv)
+	if d := h.view.decl(typ, name); d != nil {
+		return h.render(d)
+	}
+	h.s.mu.Lock()
+	ip := h.s.ip
+	h.s.mu.Unlock()
+	sym, ok := lookupCellSym(ip, typ)
+	if !ok || sym.kind != yTypeSym {
+		return ""
+	}
+	for _, m := range itypeMethods(sym.typ) {
+		if m[0] == name {
+			return fmt.Sprintf("func (%s) %s%s\n(declared in an earlier cell)\n", typ, name, strings.TrimPrefix(m[1], "func"))
+		}
+	}
+	for _, f := range itypeFields(sym.typ) {
+		if f[0] == name {
+			return fmt.Sprintf("field %s.%s %s\n(declared in an earlier cell)\n", typ, name, f[1])
+		}
+	}
+	return ""
+}
+
+// valueMember describes recv.name from the value of a global.
+func (h *help) valueMember(recv, name string) string {
+	v, ok := h.s.global(recv)
 	if !ok {
 		return ""
 	}
@@ -64,31 +236,103 @@ func (s *Session) describeMember(recv, name string) string {
 	return ""
 }
 
-// describeName describes a lone identifier.
-func (s *Session) describeName(name string) string {
-	if v, ok := s.global(name); ok {
+// name describes a lone identifier starting at byte off.
+func (h *help) name(off int, name string) string {
+	if v, ok := h.s.global(name); ok && localType(h.code, off, name) == "" {
 		u := unwrapInterp(v)
 		typ := "nil"
 		if u.IsValid() {
 			typ = u.Type().String()
 		}
+		if t := h.globalType(name); t != "" && !strings.Contains(t, ".") {
+			typ = t // a cell type: reflect spells a yaegi-made struct
+		}
 		return fmt.Sprintf("%s %s = %s", name, typ, plainText(u))
 	}
-	if path, ok := s.packagePath(name); ok {
-		return fmt.Sprintf("package %s // import %q", name, path)
+	if d := h.view.decl("", name); d != nil {
+		return h.render(d)
 	}
-	s.mu.Lock()
-	declared := s.globals[name]
-	s.mu.Unlock()
-	if declared {
-		return name + ": declared in an earlier cell (function or type)"
+	if path, ok := h.s.packagePath(name); ok {
+		return h.packageDoc(name, path)
+	}
+	if out := h.cellDecl(name); out != "" {
+		return out
 	}
 	for _, b := range goBuiltins() {
 		if b == name {
+			if d, _ := h.docs.lookup("builtin", "", name); d != nil {
+				return "predeclared identifier (package builtin)\n\n" + h.render(d)
+			}
 			return name + ": predeclared identifier (builtin)"
 		}
 	}
 	return ""
+}
+
+// cellDecl describes a function or type declared by an earlier cell, as
+// the interpreter knows it (the cell's text, and so its doc comment, is no
+// longer at hand).
+func (h *help) cellDecl(name string) string {
+	h.s.mu.Lock()
+	ip := h.s.ip
+	declared := h.s.globals[name]
+	h.s.mu.Unlock()
+	if !declared {
+		return ""
+	}
+	const note = "(declared in an earlier cell)\n"
+	sym, ok := lookupCellSym(ip, name)
+	if !ok {
+		return name + ": declared in an earlier cell (function or type)"
+	}
+	switch sym.kind {
+	case yFuncSym:
+		return fmt.Sprintf("func %s%s\n%s", name, strings.TrimPrefix(itypeString(sym.typ, "str"), "func"), note)
+	case yTypeSym:
+		var b strings.Builder
+		if fs := itypeFields(sym.typ); itypeCat(sym.typ) == yStructT {
+			fmt.Fprintf(&b, "type %s struct {\n", name)
+			for _, f := range fs {
+				fmt.Fprintf(&b, "\t%s %s\n", f[0], strings.TrimPrefix(f[1], "main."))
+			}
+			b.WriteString("}\n")
+		} else {
+			fmt.Fprintf(&b, "type %s\n", name)
+		}
+		for _, m := range itypeMethods(sym.typ) {
+			fmt.Fprintf(&b, "func (%s) %s%s\n", name, m[0], strings.TrimPrefix(m[1], "func"))
+		}
+		return b.String() + note
+	}
+	return name + ": declared in an earlier cell (function or type)"
+}
+
+// packageDoc describes a package: its import path and the synopsis of its
+// doc comment (all of it at detail 1).
+func (h *help) packageDoc(name, path string) string {
+	out := fmt.Sprintf("package %s // import %q\n", name, path)
+	dirs, tried := h.docs.dirsOf(path)
+	found := false
+	for _, dir := range dirs {
+		for _, f := range h.docs.goFiles(dir) {
+			found = true
+			af, err := parser.ParseFile(token.NewFileSet(), f, h.docs.text(f), parser.PackageClauseOnly|parser.ParseComments)
+			if err != nil || af.Doc == nil {
+				continue
+			}
+			text := af.Doc.Text()
+			if h.detail == 0 {
+				if i := strings.Index(text, "\n\n"); i >= 0 {
+					text = text[:i+1]
+				}
+			}
+			return out + "\n" + text
+		}
+	}
+	if !found && tried != "" {
+		out += "\ndoc: Go sources not found at " + tried + "\n"
+	}
+	return out
 }
 
 // describeSymbol describes a compiled package symbol as yaegi stores it:

@@ -56,6 +56,11 @@ type Session struct {
 	diag      *diagSink // yaegi's own stderr: panic trace lines
 	intr      *interrupter
 
+	// docIndex caches the sources that inspection reads, for the
+	// session's lifetime (made on first use).
+	docOnce  sync.Once
+	docIndex *docIndex
+
 	run    sync.Mutex // held by Execute and Reset
 	blocks int        // hidden functions made by statementPieces (under run)
 
