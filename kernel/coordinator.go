@@ -119,7 +119,13 @@ func (c *Coordinator) ExecuteOn(ctx context.Context, code string, ranks []int, o
 	}
 	if cmd.runs(0) {
 		go func() {
-			x.finish(0, c.rank.Execute(localCtx, code, rankSink{x, 0}))
+			report := c.rank.Execute(localCtx, code, rankSink{x, 0})
+			// Rank 0 is done calling: release any rank still in (or yet to
+			// enter) EventLoop, as pyMOR's script mode quits at the end.
+			if err := c.quitFor(context.Background(), x); err != nil {
+				c.log.Error("releasing ranks in EventLoop", "err", err)
+			}
+			x.finish(0, report)
 		}()
 	} else {
 		c.rank.setSink(rankSink{x, 0})
@@ -573,6 +579,11 @@ func (c *Coordinator) quit() error {
 	if x == nil || x.ctx == nil {
 		return nil
 	}
+	return c.quitFor(x.ctx, x)
+}
+
+// quitFor sends the release to every rank of x still running the cell.
+func (c *Coordinator) quitFor(ctx context.Context, x *execution) error {
 	var to []int
 	x.mu.Lock()
 	for r := 1; r < len(x.runs); r++ {
@@ -582,7 +593,7 @@ func (c *Coordinator) quit() error {
 		}
 	}
 	x.mu.Unlock()
-	if err := c.fabric.SendCommand(x.ctx, to, command{Kind: cmdQuitLoop, Seq: x.seq}); err != nil {
+	if err := c.fabric.SendCommand(ctx, to, command{Kind: cmdQuitLoop, Seq: x.seq}); err != nil {
 		return fmt.Errorf("Quit: %w", err)
 	}
 	return nil
