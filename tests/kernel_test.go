@@ -30,30 +30,21 @@ func TestCommandLine(t *testing.T) {
 		{args: []string{"--log-level", "loud"}, code: 2, stderr: "bad --log-level"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
-			cmd := exec.Command(binary, tc.args...)
-			var out, errb bytes.Buffer
-			cmd.Stdout, cmd.Stderr = &out, &errb
-			err := cmd.Run()
-			code := 0
-			if ee, ok := err.(*exec.ExitError); ok {
-				code = ee.ExitCode()
-			} else if err != nil {
-				t.Fatal(err)
-			}
+			code, stdout, stderr := runCommand(t, exec.Command(binary, tc.args...))
 			if code != tc.code {
-				t.Errorf("exit %d, want %d\nstdout: %s\nstderr: %s", code, tc.code, out.String(), errb.String())
+				t.Errorf("exit %d, want %d\nstdout: %s\nstderr: %s", code, tc.code, stdout, stderr)
 			}
-			if !strings.Contains(out.String(), tc.stdout) {
-				t.Errorf("stdout lacks %q:\n%s", tc.stdout, out.String())
+			if !strings.Contains(stdout, tc.stdout) {
+				t.Errorf("stdout lacks %q:\n%s", tc.stdout, stdout)
 			}
-			if !strings.Contains(errb.String(), tc.stderr) {
-				t.Errorf("stderr lacks %q:\n%s", tc.stderr, errb.String())
+			if !strings.Contains(stderr, tc.stderr) {
+				t.Errorf("stderr lacks %q:\n%s", tc.stderr, stderr)
 			}
-			if tc.noStdout && out.Len() > 0 {
-				t.Errorf("usage error wrote to stdout: %s", out.String())
+			if tc.noStdout && len(stdout) > 0 {
+				t.Errorf("usage error wrote to stdout: %s", stdout)
 			}
-			if tc.code == 2 && !strings.Contains(errb.String(), "Usage:") && strings.Contains(tc.stderr, "flag") {
-				t.Errorf("usage error without usage text: %s", errb.String())
+			if tc.code == 2 && !strings.Contains(stderr, "Usage:") && strings.Contains(tc.stderr, "flag") {
+				t.Errorf("usage error without usage text: %s", stderr)
 			}
 		})
 	}

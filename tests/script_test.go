@@ -9,13 +9,19 @@ import (
 	"testing"
 )
 
-// runScript runs `mpirun -n ranks gompi-kernel run ARGS…` and returns its
+// runScript runs `mpirun -n ranks gompi-kernel ARGS…` and returns its
 // exit status, stdout and stderr.
 func runScript(t *testing.T, ranks int, stdin string, args ...string) (int, string, string) {
 	t.Helper()
 	argv := mpirunArgs(ranks, args...)
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdin = strings.NewReader(stdin)
+	return runCommand(t, cmd)
+}
+
+// runCommand runs cmd and returns its exit status, stdout and stderr.
+func runCommand(t *testing.T, cmd *exec.Cmd) (int, string, string) {
+	t.Helper()
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
