@@ -15,7 +15,7 @@ setup:
 	@scripts/setup.sh
 
 build: setup
-	go build -o $(BIN) ./cmd/gompi-kernel
+	go build -buildvcs=auto -o $(BIN) ./cmd/gompi-kernel
 
 # A console on RANKS ranks through a kernelspec, as a user would start one.
 run: build
