@@ -2,7 +2,9 @@ package kernel
 
 import (
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/gompi-kernel/gompi-kernel/jupyter"
 	"github.com/gompi-kernel/gompi-kernel/kernel/session"
@@ -123,4 +125,47 @@ func TestHistory(t *testing.T) {
 	if len(out) != 1 || out[0].Output == nil || *out[0].Output != "3" {
 		t.Errorf("output: %+v", out)
 	}
+}
+
+// TestLabellerShowsUnfinishedLines: a line without its newline is shown
+// after partialDelay (progress dots must appear while the cell runs), its
+// continuation carries no second label, and another rank's output in
+// between starts a line of its own.
+func TestLabellerShowsUnfinishedLines(t *testing.T) {
+	rec := &lockedRecorder{}
+	l := newLabeller(rec, 4)
+	l.write(1, "stdout", "..")
+	time.Sleep(3 * partialDelay)
+	if got := rec.texts(); got != "[1] .." {
+		t.Fatalf("after the delay: %q", got)
+	}
+	l.write(1, "stdout", ". done\n")
+	l.write(2, "stdout", "x")
+	time.Sleep(3 * partialDelay)
+	l.write(1, "stdout", "y\n")
+	l.flush()
+	if got, want := rec.texts(), "[1] ..|. done\n|[2] x|\n[1] y\n"; got != want {
+		t.Errorf("got %q\nwant %q", got, want)
+	}
+}
+
+type lockedRecorder struct {
+	mu sync.Mutex
+	recorder
+}
+
+func (r *lockedRecorder) Stream(name, text string, md map[string]any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.recorder.Stream(name, text, md)
+}
+
+func (r *lockedRecorder) texts() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var s []string
+	for _, x := range r.streams {
+		s = append(s, x.text)
+	}
+	return strings.Join(s, "|")
 }

@@ -5,12 +5,20 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
+
+// partialDelay is how long an unfinished line (a progress "." printed
+// without a newline) waits for the rest of its line before it is shown
+// anyway: output must reach the frontend while the cell runs.
+const partialDelay = 100 * time.Millisecond
 
 // labeller turns the output chunks of N ranks into stream messages in which
 // every line says which rank printed it ("[2] text"). It buffers per rank
 // and stream up to the last newline, so that a line split across chunks, or
 // interleaved with another rank's output, is still labelled once and whole.
+// An unfinished line is shown after partialDelay; its continuation then
+// carries no second label, unless another rank's output came in between.
 // With one rank there is nothing to tell apart and text passes unchanged.
 type labeller struct {
 	out  Output
@@ -18,6 +26,8 @@ type labeller struct {
 
 	mu      sync.Mutex
 	partial map[streamKey]string
+	timers  map[streamKey]*time.Timer
+	open    map[string]int // stream name -> rank whose line is shown unfinished
 }
 
 type streamKey struct {
@@ -26,7 +36,8 @@ type streamKey struct {
 }
 
 func newLabeller(out Output, size int) *labeller {
-	return &labeller{out: out, size: size, partial: map[streamKey]string{}}
+	return &labeller{out: out, size: size, partial: map[streamKey]string{},
+		timers: map[streamKey]*time.Timer{}, open: map[string]int{}}
 }
 
 // write takes a chunk of rank's stdout or stderr.
@@ -39,17 +50,29 @@ func (l *labeller) write(rank int, name, text string) {
 	defer l.mu.Unlock()
 	k := streamKey{rank, name}
 	buf := l.partial[k] + text
-	i := strings.LastIndexByte(buf, '\n')
-	if i < 0 {
-		l.partial[k] = buf
-		return
+	if i := strings.LastIndexByte(buf, '\n'); i >= 0 {
+		l.publish(k, buf[:i+1])
+		buf = buf[i+1:]
 	}
-	l.partial[k] = buf[i+1:]
-	l.publish(k, buf[:i+1])
+	l.partial[k] = buf
+	if buf != "" && l.timers[k] == nil {
+		l.timers[k] = time.AfterFunc(partialDelay, func() { l.showPartial(k) })
+	}
 }
 
-// flush publishes every unfinished line, ending it with a newline so the
-// label of the next output starts a line of its own.
+// showPartial shows k's unfinished line, as it stands.
+func (l *labeller) showPartial(k streamKey) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.timers, k)
+	if p := l.partial[k]; p != "" {
+		l.publish(k, p)
+		l.partial[k] = ""
+	}
+}
+
+// flush publishes every unfinished line and ends it with a newline, so
+// that the next cell's output starts on a line of its own.
 func (l *labeller) flush() {
 	if l.size == 1 {
 		return
@@ -72,18 +95,45 @@ func (l *labeller) flush() {
 		l.publish(k, l.partial[k]+"\n")
 		delete(l.partial, k)
 	}
+	for k, t := range l.timers {
+		t.Stop()
+		delete(l.timers, k)
+	}
+	for name, rank := range l.open {
+		l.out.Stream(name, "\n", map[string]any{"rank": rank})
+		delete(l.open, name)
+	}
 }
 
-// publish labels each line of lines (which ends in a newline).
-func (l *labeller) publish(k streamKey, lines string) {
+// publish labels each line of text. text may end without a newline: that
+// line stays open, and a continuation from the same rank goes on without a
+// new label. l.mu is held.
+func (l *labeller) publish(k streamKey, text string) {
 	label := "[" + strconv.Itoa(k.rank) + "] "
 	var b strings.Builder
-	b.Grow(len(lines) + len(label)*(strings.Count(lines, "\n")))
-	for len(lines) > 0 {
-		i := strings.IndexByte(lines, '\n')
-		b.WriteString(label)
-		b.WriteString(lines[:i+1])
-		lines = lines[i+1:]
+	b.Grow(len(text) + len(label)*(strings.Count(text, "\n")+1))
+	continuing := false
+	if r, ok := l.open[k.name]; ok {
+		if r == k.rank {
+			continuing = true
+		} else {
+			b.WriteByte('\n') // end the other rank's unfinished line
+		}
+		delete(l.open, k.name)
+	}
+	for text != "" {
+		i := strings.IndexByte(text, '\n')
+		if !continuing {
+			b.WriteString(label)
+		}
+		continuing = false
+		if i < 0 {
+			b.WriteString(text)
+			l.open[k.name] = k.rank
+			break
+		}
+		b.WriteString(text[:i+1])
+		text = text[i+1:]
 	}
 	l.out.Stream(k.name, b.String(), map[string]any{"rank": k.rank})
 }

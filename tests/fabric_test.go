@@ -181,6 +181,11 @@ fmt.Println("late", mpi.Rank())`),
 	pad := strings.Repeat("x", 91)
 	for i := 0; i < 100000; i++ { fmt.Printf("%07d %s\n", i, pad) }
 }`),
+		exec1(`if mpi.Rank() == 1 {
+	fmt.Print("progress...")
+	time.Sleep(1500 * time.Millisecond)
+	fmt.Println(" done")
+}`),
 		action{"do": "shutdown"},
 	)
 	var early, late float64
@@ -214,6 +219,23 @@ fmt.Println("late", mpi.Rank())`),
 		if want := fmt.Sprintf("[3] %07d %s", i, pad); l != want {
 			t.Fatalf("line %d = %.40q…, want %.40q…", i, l, want)
 		}
+	}
+	// A line printed without its newline shows while the cell runs, and
+	// the rest of it continues the line.
+	var partial, rest float64
+	for _, m := range res[2].of("stream") {
+		switch m.Content["text"].(string) {
+		case "[1] progress...":
+			partial = m.T
+		case " done\n":
+			rest = m.T
+		}
+	}
+	if partial == 0 || rest == 0 || rest-partial < 1.0 {
+		t.Errorf("unfinished line not shown live (at %.2f s, rest at %.2f s): %q", partial, rest, res[2].stream("stdout"))
+	}
+	if got := res[2].stream("stdout"); got != "[1] progress... done\n" {
+		t.Errorf("progress line reads %q", got)
 	}
 	if err := k.wait(30 * time.Second); err != nil {
 		t.Errorf("shutdown: %v", err)
