@@ -153,6 +153,7 @@ func RunREPL(ctx context.Context, log *slog.Logger, in io.Reader, stdout, stderr
 // returns.
 func onRanks(ctx context.Context, log *slog.Logger, args []string, drive func(*Coordinator) error) (err error) {
 	start := time.Now()
+	tuneForOversubscription(log)
 	if err := mpi.Init(); err != nil {
 		return fmt.Errorf("start MPI: %w", err)
 	}
