@@ -54,6 +54,22 @@ func (o *op) exchange(h header, local error) ([]header, error) {
 	return hs, nil
 }
 
+// exchangeRooted exchanges the headers of a rooted collective and checks
+// that every rank names the same root and the same data type.
+func (o *op) exchangeRooted(h header, local error) ([]header, error) {
+	hs, err := o.exchange(h, local)
+	if err != nil {
+		return nil, err
+	}
+	if err := o.agree(hs, hRoot, "root", itoa); err != nil {
+		return nil, err
+	}
+	if err := o.agree(hs, hCode, "the data type", codeName); err != nil {
+		return nil, err
+	}
+	return hs, nil
+}
+
 // agree checks that field f is the same on all ranks.
 func (o *op) agree(hs []header, f int, what string, show func(int) string) error {
 	for _, h := range hs {
@@ -110,14 +126,8 @@ func (w *World) Bcast(data any, root int) error {
 		}
 		h[hN] = len(enc)
 	}
-	hs, err := o.exchange(h, local)
+	hs, err := o.exchangeRooted(h, local)
 	if err != nil {
-		return err
-	}
-	if err := o.agree(hs, hRoot, "root", itoa); err != nil {
-		return err
-	}
-	if err := o.agree(hs, hCode, "the data type", codeName); err != nil {
 		return err
 	}
 	n := hs[root][hN]
@@ -205,14 +215,8 @@ func (w *World) reduce(name string, send, recv any, op Op, root int, all bool) e
 	if local == nil {
 		local = o.reduceArgs(s, r, send, recv, op, wantRecv)
 	}
-	hs, err := o.exchange(header{hCode: s.code(), hN: s.len(), hRoot: root, hOp: int(op)}, local)
+	hs, err := o.exchangeRooted(header{hCode: s.code(), hN: s.len(), hRoot: root, hOp: int(op)}, local)
 	if err != nil {
-		return err
-	}
-	if err := o.agree(hs, hRoot, "root", itoa); err != nil {
-		return err
-	}
-	if err := o.agree(hs, hCode, "the data type", codeName); err != nil {
 		return err
 	}
 	if err := o.agree(hs, hOp, "the op", func(i int) string { return Op(i).String() }); err != nil {
@@ -282,14 +286,8 @@ func (w *World) gather(name string, send, recv any, root int, all bool) error {
 			local = o.errorf("recv has %d elements, want %d (%d ranks × %d)", r.len(), size*s.len(), size, s.len())
 		}
 	}
-	hs, err := o.exchange(header{hCode: s.code(), hN: s.len(), hRoot: root}, local)
+	hs, err := o.exchangeRooted(header{hCode: s.code(), hN: s.len(), hRoot: root}, local)
 	if err != nil {
-		return err
-	}
-	if err := o.agree(hs, hRoot, "root", itoa); err != nil {
-		return err
-	}
-	if err := o.agree(hs, hCode, "the data type", codeName); err != nil {
 		return err
 	}
 	if err := o.agree(hs, hN, "the send length (every rank must send as many elements)", itoa); err != nil {
@@ -350,14 +348,8 @@ func (w *World) Scatter(send, recv any, root int) error {
 		}
 		h[hM] = s.len()
 	}
-	hs, err := o.exchange(h, local)
+	hs, err := o.exchangeRooted(h, local)
 	if err != nil {
-		return err
-	}
-	if err := o.agree(hs, hRoot, "root", itoa); err != nil {
-		return err
-	}
-	if err := o.agree(hs, hCode, "the data type", codeName); err != nil {
 		return err
 	}
 	n := hs[root][hM] / size
