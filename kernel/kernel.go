@@ -3,7 +3,6 @@ package kernel
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"runtime"
@@ -44,12 +43,13 @@ func NewKernel(ctx context.Context, interp Interpreter, log *slog.Logger, onShut
 	return &Kernel{interp: interp, log: log, ctx: ctx, onShutdown: onShutdown}
 }
 
-// Handle serves one request. It implements jupyter.Handler: shell requests
-// come one at a time, control requests on their own goroutine, so an
-// interrupt or shutdown is served while a cell runs.
-func (k *Kernel) Handle(req *jupyter.Request) {
+// Serve answers one request: busy, the reply and whatever the request
+// publishes, idle. The Jupyter server calls it for every authenticated
+// request: shell requests one at a time, control requests on their own
+// goroutine, so an interrupt or shutdown is served while a cell runs.
+func (k *Kernel) Serve(req Exchange) {
 	msg := req.Msg()
-	k.status(req, "busy")
+	k.status(req, jupyter.StateBusy)
 
 	var err error
 	var after func() // runs once idle has been published
@@ -67,10 +67,10 @@ func (k *Kernel) Handle(req *jupyter.Request) {
 	case jupyter.MsgHistoryRequest:
 		err = k.historyReply(req)
 	case jupyter.MsgCommInfoRequest:
-		err = req.Reply(jupyter.MsgCommInfoReply, jupyter.CommInfoReply{Status: "ok"}, nil)
+		err = req.Reply(jupyter.MsgCommInfoReply, jupyter.CommInfoReply{Status: jupyter.StatusOK}, nil)
 	case jupyter.MsgInterruptRequest:
 		k.interp.Interrupt()
-		err = req.Reply(jupyter.MsgInterruptReply, jupyter.InterruptReply{Status: "ok"}, nil)
+		err = req.Reply(jupyter.MsgInterruptReply, jupyter.InterruptReply{Status: jupyter.StatusOK}, nil)
 	case jupyter.MsgShutdownRequest:
 		after, err = k.shutdown(req)
 	default:
@@ -79,13 +79,13 @@ func (k *Kernel) Handle(req *jupyter.Request) {
 	if err != nil {
 		k.log.Error("answering request", "type", msg.Header.MsgType, "channel", req.Channel(), "err", err)
 	}
-	k.status(req, "idle")
+	k.status(req, jupyter.StateIdle)
 	if after != nil {
 		after()
 	}
 }
 
-func (k *Kernel) status(req *jupyter.Request, state string) {
+func (k *Kernel) status(req Exchange, state string) {
 	if err := req.Publish(jupyter.MsgStatus, jupyter.Status{ExecutionState: state}, nil); err != nil {
 		k.log.Error("publishing status", "state", state, "err", err)
 	}
@@ -93,7 +93,7 @@ func (k *Kernel) status(req *jupyter.Request, state string) {
 
 // unsupported answers a request this kernel does not implement with an
 // error reply of the matching type, so that no client waits forever.
-func (k *Kernel) unsupported(req *jupyter.Request) error {
+func (k *Kernel) unsupported(req Exchange) error {
 	t := string(req.Msg().Header.MsgType)
 	k.log.Warn("unsupported request", "type", t)
 	if !strings.HasSuffix(t, "_request") {
@@ -105,9 +105,9 @@ func (k *Kernel) unsupported(req *jupyter.Request) error {
 	}, nil)
 }
 
-func (k *Kernel) kernelInfo(req *jupyter.Request) error {
+func (k *Kernel) kernelInfo(req Exchange) error {
 	return req.Reply(jupyter.MsgKernelInfoReply, jupyter.KernelInfoReply{
-		Status:                "ok",
+		Status:                jupyter.StatusOK,
 		ProtocolVersion:       protocolVersion,
 		Implementation:        "gompi-kernel",
 		ImplementationVersion: Version(),
@@ -128,32 +128,18 @@ func (k *Kernel) kernelInfo(req *jupyter.Request) error {
 	}, nil)
 }
 
-func (k *Kernel) execute(req *jupyter.Request) error {
+func (k *Kernel) execute(req Exchange) error {
 	var r jupyter.ExecuteRequest
 	if err := json.Unmarshal(req.Msg().Content, &r); err != nil {
 		return k.badRequest(req, jupyter.MsgExecuteReply, err)
 	}
 	if k.queuedBeforeFailure(req.Msg().Header.Date) {
-		return req.Reply(jupyter.MsgExecuteReply, map[string]any{"status": "aborted", "execution_count": nil}, map[string]any{"status": "aborted"})
+		return req.Reply(jupyter.MsgExecuteReply, map[string]any{"status": jupyter.StatusAborted, "execution_count": nil}, map[string]any{"status": jupyter.StatusAborted})
 	}
-	if name, ok := helpRequest(r.Code); ok {
-		// As IPython: "name?" shows what inspect would, in the pager.
-		data, found := k.interp.Inspect(name, len([]rune(name)), 1)
-		if !found {
-			data = map[string]any{"text/plain": fmt.Sprintf("no information about %s", name)}
-		}
+	if payload := k.payloadFor(r.Code); payload != nil {
 		return req.Reply(jupyter.MsgExecuteReply, jupyter.ExecuteReply{
-			Status: "ok", ExecutionCount: k.currentCount(),
-			Payload: []map[string]any{{"source": "page", "data": data, "start": 0}},
-		}, map[string]any{"status": "ok"})
-	}
-	if isExitCommand(r.Code) {
-		// As IPython: a console asked to exit gets an ask_exit payload and
-		// leaves (shutting down a kernel it started).
-		return req.Reply(jupyter.MsgExecuteReply, jupyter.ExecuteReply{
-			Status: "ok", ExecutionCount: k.currentCount(),
-			Payload: []map[string]any{{"source": "ask_exit", "keepkernel": false}},
-		}, map[string]any{"status": "ok"})
+			Status: jupyter.StatusOK, ExecutionCount: k.currentCount(), Payload: []map[string]any{payload},
+		}, map[string]any{"status": jupyter.StatusOK})
 	}
 	store := r.StoreHistory && !r.Silent
 	k.mu.Lock()
@@ -168,14 +154,36 @@ func (k *Kernel) execute(req *jupyter.Request) error {
 		}
 	}
 
-	out := &publisher{req: req, log: k.log, silent: r.Silent, allowStdin: r.AllowStdin, ctx: k.ctx}
+	out := &publisher{x: req, log: k.log, silent: r.Silent, ctx: k.ctx}
 	res := k.interp.Execute(k.ctx, r.Code, out)
+	return k.finishCell(req, r, count, store, res)
+}
 
+// payloadFor answers, as IPython does, the two requests that are not code:
+// "name?" shows what inspect would, in the pager, and exit/quit asks a
+// console to leave (shutting down a kernel it started). Nil for code.
+func (k *Kernel) payloadFor(code string) map[string]any {
+	if name, ok := helpRequest(code); ok {
+		data, found := k.interp.Inspect(name, len([]rune(name)), 1)
+		if !found {
+			data = map[string]any{"text/plain": fmt.Sprintf("no information about %s", name)}
+		}
+		return map[string]any{"source": "page", "data": data, "start": 0}
+	}
+	if IsExitCommand(code) {
+		return map[string]any{"source": "ask_exit", "keepkernel": false}
+	}
+	return nil
+}
+
+// finishCell publishes a cell's result or error, records it in history and
+// sends the execute_reply.
+func (k *Kernel) finishCell(req Exchange, r jupyter.ExecuteRequest, count int, store bool, res Outcome) error {
 	var shown string
 	if res.Data != nil && !r.Silent {
 		shown, _ = res.Data["text/plain"].(string)
 		if err := req.Publish(jupyter.MsgExecuteResult, jupyter.ExecuteResult{
-			ExecutionCount: count, Data: res.Data, Metadata: map[string]any{},
+			ExecutionCount: count, Data: res.Data,
 		}, nil); err != nil {
 			return err
 		}
@@ -183,31 +191,24 @@ func (k *Kernel) execute(req *jupyter.Request) error {
 	if store {
 		k.history.Add(count, r.Code, shown)
 	}
-	if res.Err != nil {
-		tb := res.Err.Traceback
-		if tb == nil {
-			tb = []string{}
+	if res.Err == nil {
+		return req.Reply(jupyter.MsgExecuteReply, jupyter.ExecuteReply{Status: jupyter.StatusOK, ExecutionCount: count},
+			map[string]any{"status": jupyter.StatusOK})
+	}
+	if r.StopOnError {
+		k.mu.Lock()
+		k.abortBefore = time.Now()
+		k.mu.Unlock()
+	}
+	e := res.Err
+	if !r.Silent {
+		if err := req.Publish(jupyter.MsgError, jupyter.Error{EName: e.Name, EValue: e.Value, Traceback: e.Traceback}, nil); err != nil {
+			return err
 		}
-		if r.StopOnError {
-			k.mu.Lock()
-			k.abortBefore = time.Now()
-			k.mu.Unlock()
-		}
-		if !r.Silent {
-			if err := req.Publish(jupyter.MsgError, jupyter.Error{
-				EName: res.Err.Name, EValue: res.Err.Value, Traceback: tb,
-			}, nil); err != nil {
-				return err
-			}
-		}
-		return req.Reply(jupyter.MsgExecuteReply, jupyter.ExecuteReply{
-			Status: "error", ExecutionCount: count,
-			EName: res.Err.Name, EValue: res.Err.Value, Traceback: tb,
-		}, map[string]any{"status": "error"})
 	}
 	return req.Reply(jupyter.MsgExecuteReply, jupyter.ExecuteReply{
-		Status: "ok", ExecutionCount: count, Payload: []map[string]any{}, UserExpressions: map[string]any{},
-	}, map[string]any{"status": "ok"})
+		Status: jupyter.StatusError, ExecutionCount: count, EName: e.Name, EValue: e.Value, Traceback: e.Traceback,
+	}, map[string]any{"status": jupyter.StatusError})
 }
 
 // helpRequest recognises "name?" and "pkg.Name?", IPython's way of asking
@@ -231,8 +232,8 @@ func helpRequest(code string) (string, bool) {
 	return name, true
 }
 
-// isExitCommand reports whether code is a request to leave the console.
-func isExitCommand(code string) bool {
+// IsExitCommand reports whether code is a request to leave the console.
+func IsExitCommand(code string) bool {
 	switch strings.TrimSpace(code) {
 	case "exit", "quit", "exit()", "quit()":
 		return true
@@ -260,41 +261,32 @@ func (k *Kernel) queuedBeforeFailure(date string) bool {
 }
 
 // badRequest answers a request whose content could not be read.
-func (k *Kernel) badRequest(req *jupyter.Request, reply jupyter.MsgType, err error) error {
+func (k *Kernel) badRequest(req Exchange, reply jupyter.MsgType, err error) error {
 	k.log.Warn("malformed request content", "type", req.Msg().Header.MsgType, "err", err)
 	return req.Reply(reply, jupyter.ErrorReply{EName: "BadRequest", EValue: err.Error()}, nil)
 }
 
-func (k *Kernel) complete(req *jupyter.Request) error {
+func (k *Kernel) complete(req Exchange) error {
 	var r jupyter.CompleteRequest
 	if err := json.Unmarshal(req.Msg().Content, &r); err != nil {
 		return k.badRequest(req, jupyter.MsgCompleteReply, err)
 	}
 	c := k.interp.Complete(r.Code, r.CursorPos)
-	matches := c.Matches
-	if matches == nil {
-		matches = []string{}
-	}
 	return req.Reply(jupyter.MsgCompleteReply, jupyter.CompleteReply{
-		Status: "ok", Matches: matches, CursorStart: c.Start, CursorEnd: c.End, Metadata: map[string]any{},
+		Status: jupyter.StatusOK, Matches: c.Matches, CursorStart: c.Start, CursorEnd: c.End,
 	}, nil)
 }
 
-func (k *Kernel) inspect(req *jupyter.Request) error {
+func (k *Kernel) inspect(req Exchange) error {
 	var r jupyter.InspectRequest
 	if err := json.Unmarshal(req.Msg().Content, &r); err != nil {
 		return k.badRequest(req, jupyter.MsgInspectReply, err)
 	}
 	data, found := k.interp.Inspect(r.Code, r.CursorPos, r.DetailLevel)
-	if data == nil {
-		data = map[string]any{}
-	}
-	return req.Reply(jupyter.MsgInspectReply, jupyter.InspectReply{
-		Status: "ok", Found: found, Data: data, Metadata: map[string]any{},
-	}, nil)
+	return req.Reply(jupyter.MsgInspectReply, jupyter.InspectReply{Status: jupyter.StatusOK, Found: found, Data: data}, nil)
 }
 
-func (k *Kernel) isComplete(req *jupyter.Request) error {
+func (k *Kernel) isComplete(req Exchange) error {
 	var r jupyter.IsCompleteRequest
 	if err := json.Unmarshal(req.Msg().Content, &r); err != nil {
 		return k.badRequest(req, jupyter.MsgIsCompleteReply, err)
@@ -303,82 +295,24 @@ func (k *Kernel) isComplete(req *jupyter.Request) error {
 	return req.Reply(jupyter.MsgIsCompleteReply, jupyter.IsCompleteReply{Status: status, Indent: indent}, nil)
 }
 
-func (k *Kernel) historyReply(req *jupyter.Request) error {
+func (k *Kernel) historyReply(req Exchange) error {
 	var q jupyter.HistoryRequest
 	if err := json.Unmarshal(req.Msg().Content, &q); err != nil {
 		return k.badRequest(req, jupyter.MsgHistoryReply, err)
 	}
-	return req.Reply(jupyter.MsgHistoryReply, jupyter.HistoryReply{Status: "ok", History: k.history.Query(q)}, nil)
+	return req.Reply(jupyter.MsgHistoryReply, jupyter.HistoryReply{Status: jupyter.StatusOK, History: k.history.Query(q)}, nil)
 }
 
 // shutdown answers, and returns the shutdown itself to run after idle has
 // been published: it stops the server that sends both.
-func (k *Kernel) shutdown(req *jupyter.Request) (func(), error) {
+func (k *Kernel) shutdown(req Exchange) (func(), error) {
 	var r jupyter.ShutdownRequest
 	if err := json.Unmarshal(req.Msg().Content, &r); err != nil {
 		return nil, k.badRequest(req, jupyter.MsgShutdownReply, err)
 	}
-	err := req.Reply(jupyter.MsgShutdownReply, jupyter.ShutdownReply{Status: "ok", Restart: r.Restart}, nil)
+	err := req.Reply(jupyter.MsgShutdownReply, jupyter.ShutdownReply{Status: jupyter.StatusOK, Restart: r.Restart}, nil)
 	if k.onShutdown == nil {
 		return nil, err
 	}
 	return func() { k.onShutdown(r.Restart) }, err
-}
-
-// publisher sends a running cell's output to the frontend as children of
-// its execute_request.
-type publisher struct {
-	req        *jupyter.Request
-	log        *slog.Logger
-	silent     bool
-	allowStdin bool
-	ctx        context.Context
-}
-
-// Input sends input_request to the frontend and waits for its reply.
-func (p *publisher) Input(prompt string, password bool) (string, error) {
-	if !p.allowStdin {
-		return "", errors.New("this frontend does not allow input (allow_stdin is false)")
-	}
-	return p.req.Input(p.ctx, prompt, password)
-}
-
-func (p *publisher) Stream(name, text string, metadata map[string]any) {
-	if p.silent {
-		return
-	}
-	if err := p.req.Publish(jupyter.MsgStream, jupyter.Stream{Name: name, Text: text}, metadata); err != nil {
-		p.log.Error("publishing stream", "err", err)
-	}
-}
-
-func (p *publisher) Display(d Display) {
-	if p.silent {
-		return
-	}
-	var err error
-	switch {
-	case d.Update:
-		err = p.req.Publish(jupyter.MsgUpdateDisplayData, jupyter.UpdateDisplayData{
-			Data: d.Data, Metadata: d.Metadata, Transient: jupyter.Transient{DisplayID: d.ID},
-		}, nil)
-	case d.ID != "":
-		err = p.req.Publish(jupyter.MsgDisplayData, jupyter.DisplayData{
-			Data: d.Data, Metadata: d.Metadata, Transient: &jupyter.Transient{DisplayID: d.ID},
-		}, nil)
-	default:
-		err = p.req.Publish(jupyter.MsgDisplayData, jupyter.DisplayData{Data: d.Data, Metadata: d.Metadata}, nil)
-	}
-	if err != nil {
-		p.log.Error("publishing display data", "err", err)
-	}
-}
-
-func (p *publisher) Clear(wait bool) {
-	if p.silent {
-		return
-	}
-	if err := p.req.Publish(jupyter.MsgClearOutput, jupyter.ClearOutput{Wait: wait}, nil); err != nil {
-		p.log.Error("publishing clear_output", "err", err)
-	}
 }

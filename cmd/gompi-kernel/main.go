@@ -1,6 +1,6 @@
 // Command gompi-kernel is a Jupyter kernel for Go in which every cell runs on
 // every MPI rank. This file holds only the command line: flags, sub-commands
-// and wiring; the kernel lives in package kernel.
+// and wiring; the modes it starts live in package modes.
 package main
 
 import (
@@ -17,6 +17,7 @@ import (
 
 	"github.com/gompi-kernel/gompi-kernel/kernel"
 	"github.com/gompi-kernel/gompi-kernel/kernelspec"
+	"github.com/gompi-kernel/gompi-kernel/modes"
 )
 
 const usage = `gompi-kernel: a Jupyter kernel for Go in which every cell runs on every MPI rank.
@@ -130,7 +131,7 @@ func parseLevel(s string) (slog.Level, error) {
 
 func serve(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("gompi-kernel")
-	var cfg kernel.Config
+	var cfg modes.Config
 	fs.StringVar(&cfg.ConnectionFile, "connection-file", "", "")
 	fs.StringVar(&cfg.ConnectionFile, "f", "", "")
 	fs.StringVar(&cfg.IP, "ip", "127.0.0.1", "")
@@ -150,7 +151,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	// cleanly: workers told to quit, connection file removed.
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	if err := kernel.Run(ctx, cfg); err != nil {
+	if err := modes.Serve(ctx, cfg); err != nil {
 		cfg.Log.Error("kernel ended with an error", "err", err)
 		fmt.Fprintf(stderr, "gompi-kernel: %v\n", err)
 		return 1
@@ -190,7 +191,7 @@ func script(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	code, err := kernel.RunScript(ctx, kernel.ScriptConfig{
+	code, err := modes.RunScript(ctx, modes.ScriptConfig{
 		Path: fs.Arg(0), Args: fs.Args()[1:], All: *all, Log: log, Stdout: stdout, Stderr: stderr,
 	})
 	if err != nil {
@@ -215,7 +216,7 @@ func repl(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
-	if err := kernel.RunREPL(ctx, log, stdin, stdout, stderr); err != nil {
+	if err := modes.RunREPL(ctx, log, stdin, stdout, stderr); err != nil {
 		fmt.Fprintf(stderr, "gompi-kernel repl: %v\n", err)
 		return 1
 	}

@@ -3,8 +3,9 @@
 package symbols
 
 import (
-	"gonum.org/v1/gonum/blas/blas64"
 	"reflect"
+
+	"gonum.org/v1/gonum/blas/blas64"
 )
 
 func init() {

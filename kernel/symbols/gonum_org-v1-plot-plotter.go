@@ -3,8 +3,9 @@
 package symbols
 
 import (
-	"gonum.org/v1/plot/plotter"
 	"reflect"
+
+	"gonum.org/v1/plot/plotter"
 )
 
 func init() {

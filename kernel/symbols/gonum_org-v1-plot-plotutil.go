@@ -3,8 +3,9 @@
 package symbols
 
 import (
-	"gonum.org/v1/plot/plotutil"
 	"reflect"
+
+	"gonum.org/v1/plot/plotutil"
 )
 
 func init() {

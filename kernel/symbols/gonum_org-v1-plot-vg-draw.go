@@ -5,11 +5,12 @@ package symbols
 import (
 	"go/constant"
 	"go/token"
+	"reflect"
+
 	"gonum.org/v1/plot/font"
 	"gonum.org/v1/plot/text"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
-	"reflect"
 )
 
 func init() {

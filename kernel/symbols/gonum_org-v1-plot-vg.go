@@ -5,12 +5,13 @@ package symbols
 import (
 	"go/constant"
 	"go/token"
-	"gonum.org/v1/plot/font"
-	"gonum.org/v1/plot/vg"
 	"image"
 	"image/color"
 	"io"
 	"reflect"
+
+	"gonum.org/v1/plot/font"
+	"gonum.org/v1/plot/vg"
 )
 
 func init() {

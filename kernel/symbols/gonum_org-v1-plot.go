@@ -3,9 +3,10 @@
 package symbols
 
 import (
+	"reflect"
+
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/vg/draw"
-	"reflect"
 )
 
 func init() {

@@ -1,4 +1,4 @@
-package kernel
+package engine
 
 import (
 	"context"
@@ -41,16 +41,18 @@ type Fabric struct {
 	idle, busy mpi.Poller
 
 	sendMu sync.Mutex // keeps one rank's events in the order they were posted
+	log    *slog.Logger
 }
 
 // NewFabric duplicates MPI_COMM_WORLD for each kind of kernel traffic. It is
 // collective: every rank calls it at start, in the same order.
-func NewFabric() (*Fabric, error) {
+func NewFabric(log *slog.Logger) (*Fabric, error) {
 	world := mpi.WorldComm()
 	f := &Fabric{
 		world: world,
 		rank:  world.Rank(),
 		size:  world.Size(),
+		log:   log,
 	}
 	for _, c := range []**mpi.Comm{&f.cmd, &f.up, &f.intr, &f.cells} {
 		d, err := world.Dup()
@@ -83,7 +85,7 @@ func (f *Fabric) Close() error {
 func (f *Fabric) ring(ranks ...int) {
 	for _, r := range ranks {
 		if err := f.bell.Ring(r); err != nil {
-			slog.Default().Debug("doorbell", "rank", r, "err", err)
+			f.log.Debug("doorbell", "rank", r, "err", err)
 		}
 	}
 }
@@ -105,9 +107,53 @@ func (f *Fabric) Size() int { return f.size }
 // CellBase is the communicator from which the cells' World is duplicated.
 func (f *Fabric) CellBase() *mpi.Comm { return f.cells }
 
-// wait polls a request until it completes or ctx ends.
-func wait(ctx context.Context, p *mpi.Poller, r *mpi.Request) error {
-	return p.Wait(ctx, r.Test)
+// sendEach posts body to every rank in to, rings their doorbells and waits
+// until MPI is done with every send. The ring comes before the wait: a large
+// message is only taken once its receiver, woken, probes for it.
+func (f *Fabric) sendEach(ctx context.Context, c *mpi.Comm, body []byte, to []int, tag int) error {
+	reqs := make([]*mpi.Request, 0, len(to))
+	for _, r := range to {
+		q, err := c.Isend(body, r, tag)
+		if err != nil {
+			return fmt.Errorf("send to rank %d: %w", r, err)
+		}
+		reqs = append(reqs, q)
+	}
+	f.ring(to...)
+	for _, q := range reqs {
+		if err := f.busy.Wait(ctx, q.Test); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// receive takes the message a probe announced and decodes it.
+func receive[T any](m *mpi.Incoming, what string) (T, error) {
+	body, _, _, err := m.Recv()
+	if err != nil {
+		var zero T
+		return zero, fmt.Errorf("receive %s: %w", what, err)
+	}
+	return decode[T](body)
+}
+
+// await waits, resting on the idle poller, until a message from source
+// with tag arrives on c, and decodes it.
+func await[T any](ctx context.Context, f *Fabric, c *mpi.Comm, source, tag int, what string) (T, error) {
+	var in *mpi.Incoming
+	err := f.idle.Wait(ctx, func() (bool, error) {
+		m, ok, err := c.Probe(source, tag)
+		if ok {
+			in = m
+		}
+		return ok, err
+	})
+	if err != nil {
+		var zero T
+		return zero, fmt.Errorf("wait for %s: %w", what, err)
+	}
+	return receive[T](in, what)
 }
 
 // Broadcast sends a command from rank 0 to every worker: one eager
@@ -131,19 +177,8 @@ func (f *Fabric) SendCommand(ctx context.Context, to []int, c command) error {
 	if err != nil {
 		return err
 	}
-	reqs := make([]*mpi.Request, 0, len(to))
-	for _, w := range to {
-		r, err := f.cmd.Isend(body, w, tagCommand)
-		if err != nil {
-			return fmt.Errorf("send %v to rank %d: %w", c.Kind, w, err)
-		}
-		reqs = append(reqs, r)
-	}
-	f.ring(to...)
-	for _, r := range reqs {
-		if err := wait(ctx, &f.busy, r); err != nil {
-			return fmt.Errorf("send %v: %w", c.Kind, err)
-		}
+	if err := f.sendEach(ctx, f.cmd, body, to, tagCommand); err != nil {
+		return fmt.Errorf("send %v: %w", c.Kind, err)
 	}
 	return nil
 }
@@ -154,32 +189,13 @@ func (f *Fabric) TryCommand() (command, bool, error) {
 	if err != nil || !ok {
 		return command{}, false, err
 	}
-	body, _, _, err := m.Recv()
-	if err != nil {
-		return command{}, false, fmt.Errorf("receive command: %w", err)
-	}
-	c, err := decode[command](body)
+	c, err := receive[command](m, "command")
 	return c, err == nil, err
 }
 
 // NextCommand waits, resting, for rank 0's next command. Workers only.
 func (f *Fabric) NextCommand(ctx context.Context) (command, error) {
-	var in *mpi.Incoming
-	err := f.idle.Wait(ctx, func() (bool, error) {
-		m, ok, err := f.cmd.Probe(0, tagCommand)
-		if ok {
-			in = m
-		}
-		return ok, err
-	})
-	if err != nil {
-		return command{}, fmt.Errorf("wait for command: %w", err)
-	}
-	body, _, _, err := in.Recv()
-	if err != nil {
-		return command{}, fmt.Errorf("receive command: %w", err)
-	}
-	return decode[command](body)
+	return await[command](ctx, f, f.cmd, 0, tagCommand, "command")
 }
 
 // Send reports an event from a worker to rank 0. It returns once MPI is done
@@ -195,7 +211,7 @@ func (f *Fabric) Send(ctx context.Context, e event) error {
 	if err != nil {
 		return fmt.Errorf("send %v event: %w", e.Kind, err)
 	}
-	if err := wait(ctx, &f.busy, r); err != nil {
+	if err := f.busy.Wait(ctx, r.Test); err != nil {
 		return fmt.Errorf("send %v event: %w", e.Kind, err)
 	}
 	f.ring(0)
@@ -204,22 +220,7 @@ func (f *Fabric) Send(ctx context.Context, e event) error {
 
 // Receive waits for the next event from any worker. Rank 0 only.
 func (f *Fabric) Receive(ctx context.Context) (event, error) {
-	var in *mpi.Incoming
-	err := f.idle.Wait(ctx, func() (bool, error) {
-		m, ok, err := f.up.Probe(mpi.AnySource, tagEvent)
-		if ok {
-			in = m
-		}
-		return ok, err
-	})
-	if err != nil {
-		return event{}, fmt.Errorf("wait for event: %w", err)
-	}
-	b, _, _, err := in.Recv()
-	if err != nil {
-		return event{}, fmt.Errorf("receive event: %w", err)
-	}
-	return decode[event](b)
+	return await[event](ctx, f, f.up, mpi.AnySource, tagEvent, "event")
 }
 
 // Interrupt asks the given workers to interrupt cell seq. It does not wait
@@ -229,23 +230,15 @@ func (f *Fabric) Interrupt(ctx context.Context, seq uint64, ranks []int) error {
 	if err != nil {
 		return err
 	}
-	reqs := make([]*mpi.Request, 0, len(ranks))
+	workers := make([]int, 0, len(ranks))
 	for _, r := range ranks {
-		if r == 0 {
-			continue
-		}
-		q, err := f.intr.Isend(b, r, tagInterrupt)
-		if err != nil {
-			return fmt.Errorf("send interrupt to rank %d: %w", r, err)
-		}
-		reqs = append(reqs, q)
-	}
-	for _, q := range reqs {
-		if err := wait(ctx, &f.busy, q); err != nil {
-			return fmt.Errorf("send interrupt: %w", err)
+		if r != 0 {
+			workers = append(workers, r)
 		}
 	}
-	f.ring(ranks...)
+	if err := f.sendEach(ctx, f.intr, b, workers, tagInterrupt); err != nil {
+		return fmt.Errorf("send interrupt: %w", err)
+	}
 	return nil
 }
 
@@ -257,11 +250,7 @@ func (f *Fabric) PendingInterrupt(seq uint64) (bool, error) {
 		if err != nil || !ok {
 			return false, err
 		}
-		b, _, _, err := m.Recv()
-		if err != nil {
-			return false, fmt.Errorf("receive interrupt: %w", err)
-		}
-		in, err := decode[interrupt](b)
+		in, err := receive[interrupt](m, "interrupt")
 		if err != nil {
 			return false, err
 		}

@@ -1,4 +1,4 @@
-package kernel
+package engine
 
 import (
 	"context"
@@ -7,21 +7,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gompi-kernel/gompi-kernel/kernel"
 	"github.com/gompi-kernel/gompi-kernel/kernel/display"
 	"github.com/gompi-kernel/gompi-kernel/kernel/session"
 	"github.com/gompi-kernel/gompi-kernel/kernel/symbols"
 	"github.com/gompi-kernel/gompi-kernel/mpi"
 	"github.com/gompi-kernel/gompi-kernel/registry"
 )
-
-// Sink receives what a cell shows while it runs: on rank 0 it publishes
-// straight to the frontend, on a worker it forwards to rank 0.
-type Sink interface {
-	Stream(name, text string)
-	Display(d Display)
-	Clear(wait bool)
-	Input(prompt string, password bool) (string, error)
-}
 
 // Rank is what every rank holds alike: its interpreter session and the
 // cells' MPI world. Keeping it identical on all ranks is what lets a
@@ -32,8 +24,8 @@ type Rank struct {
 	api    *registry.API // the rank-local pyMOR API: objects, FunctionCall, …
 	driver *Driver       // the pyMOR API that needs other ranks: Call, EventLoop, …
 
-	mu   sync.Mutex
-	sink Sink // where the running (or last) cell's output goes
+	mu  sync.Mutex
+	out kernel.Output // where the running (or last) cell's output goes: to the labeller on rank 0, to rank 0 on a worker
 }
 
 // NewRank builds this rank's interpreter with the cell-side packages
@@ -59,7 +51,7 @@ func NewRank(f *Fabric, args []string) (*Rank, error) {
 	// compiled speed.
 	exports := symbols.Exports()
 	exports["gompi/mpi/mpi"] = pkg
-	exports["gompi/display/display"] = display.New(displaySink{r}).Symbols()
+	exports["gompi/display/display"] = display.New(displayOutput{r}).Symbols()
 	sess, err := session.New(session.Options{
 		Rank:      f.Rank(),
 		Size:      f.Size(),
@@ -69,8 +61,8 @@ func NewRank(f *Fabric, args []string) (*Rank, error) {
 		Stderr:    streamWriter{r, "stderr"},
 		Args:      args,
 		Input: func(prompt string, password bool) (string, error) {
-			if s := r.currentSink(); s != nil {
-				return s.Input(prompt, password)
+			if out := r.output(); out != nil {
+				return out.Input(prompt, password)
 			}
 			return "", errors.New("no cell is running")
 		},
@@ -87,9 +79,9 @@ func NewRank(f *Fabric, args []string) (*Rank, error) {
 // inspection from it: all ranks hold the same definitions).
 func (r *Rank) Session() *session.Session { return r.sess }
 
-// Execute runs one cell on this rank, sending its output to sink.
-func (r *Rank) Execute(ctx context.Context, code string, sink Sink) doneReport {
-	r.setSink(sink)
+// Execute runs one cell on this rank, sending its output to out.
+func (r *Rank) Execute(ctx context.Context, code string, out kernel.Output) doneReport {
+	r.setOutput(out)
 	r.bind(ctx)
 	start := time.Now()
 	res := r.sess.Execute(ctx, code)
@@ -141,30 +133,30 @@ func (r *Rank) Renew() error { return r.world.Renew() }
 // Reset gives this rank a fresh interpreter.
 func (r *Rank) Reset() error { return r.sess.Reset() }
 
-func (r *Rank) setSink(s Sink) {
+func (r *Rank) setOutput(out kernel.Output) {
 	r.mu.Lock()
-	r.sink = s
+	r.out = out
 	r.mu.Unlock()
 }
 
-func (r *Rank) currentSink() Sink {
+func (r *Rank) output() kernel.Output {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.sink
+	return r.out
 }
 
-// displaySink hands package display's output to whichever cell is current.
-type displaySink struct{ r *Rank }
+// displayOutput hands package display's output to whichever cell is current.
+type displayOutput struct{ r *Rank }
 
-func (s displaySink) Display(data, md map[string]any, id string, update bool) {
-	if sink := s.r.currentSink(); sink != nil {
-		sink.Display(Display{Data: data, Metadata: md, ID: id, Update: update})
+func (s displayOutput) Display(data, md map[string]any, id string, update bool) {
+	if out := s.r.output(); out != nil {
+		out.Display(kernel.Display{Data: data, Metadata: md, ID: id, Update: update})
 	}
 }
 
-func (s displaySink) Clear(wait bool) {
-	if sink := s.r.currentSink(); sink != nil {
-		sink.Clear(wait)
+func (s displayOutput) Clear(wait bool) {
+	if out := s.r.output(); out != nil {
+		out.Clear(wait)
 	}
 }
 
@@ -176,8 +168,8 @@ type streamWriter struct {
 }
 
 func (w streamWriter) Write(p []byte) (int, error) {
-	if s := w.r.currentSink(); s != nil {
-		s.Stream(w.name, string(p))
+	if out := w.r.output(); out != nil {
+		out.Stream(w.name, string(p), nil)
 	}
 	return len(p), nil
 }

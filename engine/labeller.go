@@ -1,4 +1,4 @@
-package kernel
+package engine
 
 import (
 	"sort"
@@ -6,6 +6,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/gompi-kernel/gompi-kernel/kernel"
 )
 
 // partialDelay is how long an unfinished line (a progress "." printed
@@ -21,13 +23,16 @@ const partialDelay = 100 * time.Millisecond
 // carries no second label, unless another rank's output came in between.
 // With one rank there is nothing to tell apart and text passes unchanged.
 type labeller struct {
-	out  Output
+	out  kernel.Output
 	size int
+	// afterFunc schedules the showing of an unfinished line; time.AfterFunc
+	// but for tests, which fire it themselves instead of sleeping.
+	afterFunc func(d time.Duration, f func()) (stop func() bool)
 
 	mu      sync.Mutex
 	partial map[streamKey]string
-	timers  map[streamKey]*time.Timer
-	open    map[string]int // stream name -> rank whose line is shown unfinished
+	timers  map[streamKey]func() bool // stops the pending showPartial
+	open    map[string]int            // stream name -> rank whose line is shown unfinished
 }
 
 type streamKey struct {
@@ -35,9 +40,44 @@ type streamKey struct {
 	name string
 }
 
-func newLabeller(out Output, size int) *labeller {
-	return &labeller{out: out, size: size, partial: map[streamKey]string{},
-		timers: map[streamKey]*time.Timer{}, open: map[string]int{}}
+func newLabeller(out kernel.Output, size int) *labeller {
+	return &labeller{out: out, size: size, afterFunc: realAfterFunc, partial: map[streamKey]string{},
+		timers: map[streamKey]func() bool{}, open: map[string]int{}}
+}
+
+func realAfterFunc(d time.Duration, f func()) func() bool { return time.AfterFunc(d, f).Stop }
+
+// forRank is the Output through which rank's output reaches the frontend:
+// streams labelled, rich output tagged with the rank, text printed before a
+// display, a clear or a prompt shown above it.
+func (l *labeller) forRank(rank int) kernel.Output { return rankOutput{l, rank} }
+
+type rankOutput struct {
+	l    *labeller
+	rank int
+}
+
+func (o rankOutput) Stream(name, text string, _ map[string]any) { o.l.write(o.rank, name, text) }
+
+func (o rankOutput) Display(d kernel.Display) {
+	o.l.flush()
+	md := make(map[string]any, len(d.Metadata)+1)
+	for k, v := range d.Metadata {
+		md[k] = v
+	}
+	md["rank"] = o.rank
+	d.Metadata = md
+	o.l.out.Display(d)
+}
+
+func (o rankOutput) Clear(wait bool) {
+	o.l.flush()
+	o.l.out.Clear(wait)
+}
+
+func (o rankOutput) Input(prompt string, password bool) (string, error) {
+	o.l.flush()
+	return o.l.out.Input(prompt, password)
 }
 
 // write takes a chunk of rank's stdout or stderr.
@@ -56,7 +96,7 @@ func (l *labeller) write(rank int, name, text string) {
 	}
 	l.partial[k] = buf
 	if buf != "" && l.timers[k] == nil {
-		l.timers[k] = time.AfterFunc(partialDelay, func() { l.showPartial(k) })
+		l.timers[k] = l.afterFunc(partialDelay, func() { l.showPartial(k) })
 	}
 }
 
@@ -95,8 +135,8 @@ func (l *labeller) flush() {
 		l.publish(k, l.partial[k]+"\n")
 		delete(l.partial, k)
 	}
-	for k, t := range l.timers {
-		t.Stop()
+	for k, stop := range l.timers {
+		stop()
 		delete(l.timers, k)
 	}
 	for name, rank := range l.open {

@@ -1,4 +1,4 @@
-package kernel
+package engine
 
 import (
 	"context"
@@ -7,11 +7,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gompi-kernel/gompi-kernel/kernel"
 	"github.com/gompi-kernel/gompi-kernel/kernel/session"
 )
 
 // magic runs a cell that is a magic of its own (%who, %env, …).
-func (c *Coordinator) magic(ctx context.Context, cl cell, out Output) Outcome {
+func (c *Coordinator) magic(ctx context.Context, cl cell, out kernel.Output) kernel.Outcome {
 	switch cl.action {
 	case "help":
 		out.Stream("stdout", magicHelp, nil)
@@ -35,16 +36,16 @@ func (c *Coordinator) magic(ctx context.Context, cl cell, out Output) Outcome {
 		return c.env(ctx, cl.args, out)
 	case "reset":
 		if err := c.Reset(ctx); err != nil {
-			return Outcome{Err: &session.Error{Name: "KernelError", Value: fmt.Sprintf("reset: %v", err)}}
+			return kernel.Outcome{Err: &session.Error{Name: "KernelError", Value: fmt.Sprintf("reset: %v", err)}}
 		}
 		out.Stream("stdout", fmt.Sprintf("fresh interpreter on %d rank(s)\n", c.fabric.Size()), nil)
 	}
-	return Outcome{}
+	return kernel.Outcome{}
 }
 
 // env is %env: show rank 0's environment, one variable, or set one on
 // every rank.
-func (c *Coordinator) env(ctx context.Context, args []string, out Output) Outcome {
+func (c *Coordinator) env(ctx context.Context, args []string, out kernel.Output) kernel.Outcome {
 	// The cells' environment is the interpreter's (yaegi keeps its own
 	// copy), so it is read through a cell on rank 0.
 	switch {
@@ -56,7 +57,7 @@ func (c *Coordinator) env(ctx context.Context, args []string, out Output) Outcom
 		name, value, _ := strings.Cut(strings.Join(args, " "), "=")
 		name, value = strings.TrimSpace(name), strings.TrimSpace(value)
 		if name == "" {
-			return Outcome{Err: &session.Error{Name: "UsageError", Value: "usage: %env NAME=value"}}
+			return kernel.Outcome{Err: &session.Error{Name: "UsageError", Value: "usage: %env NAME=value"}}
 		}
 		code := fmt.Sprintf("if err := os.Setenv(%s, %s); err != nil { panic(err) }", strconv.Quote(name), strconv.Quote(value))
 		res := c.ExecuteOn(ctx, code, nil, out)

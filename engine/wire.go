@@ -1,9 +1,10 @@
-package kernel
+package engine
 
 import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/gompi-kernel/gompi-kernel/kernel"
 	"github.com/gompi-kernel/gompi-kernel/kernel/session"
 )
 
@@ -84,16 +85,16 @@ const (
 // keeps messages between one pair of ranks in order, so a rank's evDone
 // always arrives after all of its output for the same cell.
 type event struct {
-	Kind    eventKind      `json:"kind"`
-	Seq     uint64         `json:"seq"`
-	Rank    int            `json:"rank"`
-	Name    string         `json:"name,omitempty"` // "stdout" or "stderr" for evStream
-	Text    string         `json:"text,omitempty"`
-	Display *Display       `json:"display,omitempty"` // evDisplay
-	Wait    bool           `json:"wait,omitempty"`    // evClear
-	Result  *doneReport    `json:"result,omitempty"`  // evDone
-	Call    uint64         `json:"call,omitempty"`    // evCallDone
-	Err     *session.Error `json:"err,omitempty"`     // evCallDone: nil on success
+	Kind    eventKind       `json:"kind"`
+	Seq     uint64          `json:"seq"`
+	Rank    int             `json:"rank"`
+	Name    string          `json:"name,omitempty"` // "stdout" or "stderr" for evStream
+	Text    string          `json:"text,omitempty"`
+	Display *kernel.Display `json:"display,omitempty"` // evDisplay
+	Wait    bool            `json:"wait,omitempty"`    // evClear
+	Result  *doneReport     `json:"result,omitempty"`  // evDone
+	Call    uint64          `json:"call,omitempty"`    // evCallDone
+	Err     *session.Error  `json:"err,omitempty"`     // evCallDone: nil on success
 }
 
 // doneReport is one rank's account of a finished cell.

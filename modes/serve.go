@@ -1,4 +1,4 @@
-package kernel
+package modes
 
 import (
 	"context"
@@ -12,10 +12,12 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/gompi-kernel/gompi-kernel/engine"
 	"github.com/gompi-kernel/gompi-kernel/jupyter"
+	"github.com/gompi-kernel/gompi-kernel/kernel"
 )
 
-// Config is what the command line decides for a kernel run.
+// Config is what the command line decides for a kernel served to Jupyter.
 type Config struct {
 	// ConnectionFile is the file a frontend wrote (kernelspec argv). If it
 	// does not exist, the kernel writes it with fresh ports and a new key.
@@ -30,18 +32,18 @@ type Config struct {
 	Hint io.Writer
 }
 
-// Run starts MPI and serves: rank 0 speaks Jupyter and coordinates, the
+// Serve starts MPI and serves: rank 0 speaks Jupyter and coordinates, the
 // other ranks run the worker event loop. It returns when the kernel was shut
 // down (shutdown_request, or ctx cancelled by a signal).
-func Run(ctx context.Context, cfg Config) error {
-	return onRanks(ctx, cfg.Log, nil, func(c *Coordinator) error {
+func Serve(ctx context.Context, cfg Config) error {
+	return engine.Run(ctx, cfg.Log, nil, func(c *engine.Coordinator) error {
 		return serve(ctx, cfg, c, cfg.Log.With("rank", 0))
 	})
 }
 
 // serve is rank 0: the Jupyter server and the kernel core in front of the
 // coordinator.
-func serve(ctx context.Context, cfg Config, coord *Coordinator, log *slog.Logger) error {
+func serve(ctx context.Context, cfg Config, coord *engine.Coordinator, log *slog.Logger) error {
 	info, path, wrote, err := connection(cfg)
 	if err != nil {
 		return err
@@ -62,17 +64,17 @@ func serve(ctx context.Context, cfg Config, coord *Coordinator, log *slog.Logger
 	parent := ctx
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
-	k := NewKernel(ctx, coord, log, func(restart bool) {
+	k := kernel.NewKernel(ctx, coord, log, func(restart bool) {
 		log.Info("shutdown requested", "restart", restart)
 		stop()
 	})
 	if cfg.Hint != nil && wrote {
-		fmt.Fprintf(cfg.Hint, "gompi-kernel %s on %d rank(s). To connect a console:\n    jupyter console --existing %s\n", Version(), coord.fabric.Size(), path)
+		fmt.Fprintf(cfg.Hint, "gompi-kernel %s on %d rank(s). To connect a console:\n    jupyter console --existing %s\n", kernel.Version(), coord.Size(), path)
 	}
 	if err := srv.Publish(nil, jupyter.MsgStatus, jupyter.Status{ExecutionState: "starting"}, nil); err != nil {
 		log.Warn("publishing starting status", "err", err)
 	}
-	err = srv.Serve(ctx, k)
+	err = srv.Serve(ctx, jupyter.HandlerFunc(func(req *jupyter.Request) { k.Serve(req) }))
 	if parent.Err() != nil {
 		// A signal, not a shutdown_request: mpirun sends SIGTERM to every
 		// rank when one of them died, and says which on its stderr.

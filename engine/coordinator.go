@@ -1,0 +1,269 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/gompi-kernel/gompi-kernel/kernel"
+	"github.com/gompi-kernel/gompi-kernel/kernel/session"
+)
+
+// stuckGrace is how long the coordinator lets the other ranks go on after one
+// rank failed before it interrupts them: ranks still running then are almost
+// always waiting in a collective for the rank that failed.
+const stuckGrace = time.Second
+
+// Coordinator is rank 0's side of the kernel: it runs each cell on every
+// rank (its own included), merges their output into one labelled stream and
+// folds their outcomes into one reply. It implements Interpreter.
+type Coordinator struct {
+	fabric *Fabric
+	rank   *Rank
+	log    *slog.Logger
+
+	// execMu serialises cells: the Jupyter shell channel delivers one
+	// request at a time, this guards against misuse from scripts and tests.
+	execMu sync.Mutex
+
+	mu   sync.Mutex
+	seq  uint64
+	cur  *execution // the running cell, nil when idle
+	last *execution // the latest cell, for output of goroutines that outlive it
+
+	stopReceiver context.CancelFunc
+	receiverDone chan struct{}
+}
+
+// NewCoordinator starts rank 0's receiver of worker events.
+func NewCoordinator(f *Fabric, r *Rank, log *slog.Logger) *Coordinator {
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &Coordinator{fabric: f, rank: r, log: log, stopReceiver: cancel, receiverDone: make(chan struct{})}
+	r.driver.setCaller(c)
+	go c.receive(ctx)
+	return c
+}
+
+// receive dispatches worker events to the cell they belong to.
+func (c *Coordinator) receive(ctx context.Context) {
+	defer close(c.receiverDone)
+	if c.fabric.Size() == 1 {
+		return
+	}
+	for {
+		ev, err := c.fabric.Receive(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			c.log.Error("receiving from workers", "err", err)
+			continue
+		}
+		c.mu.Lock()
+		x := c.cur
+		if x == nil || x.seq != ev.Seq {
+			x = c.last
+		}
+		c.mu.Unlock()
+		if x == nil {
+			c.log.Warn("event without a cell dropped", "rank", ev.Rank, "kind", ev.Kind)
+			continue
+		}
+		x.handle(ev)
+	}
+}
+
+// Execute runs a cell: on every rank, or on the ranks its first line names
+// (%%rank0, %%ranks 0,2-3) while the others serve Calls.
+func (c *Coordinator) Execute(ctx context.Context, code string, out kernel.Output) kernel.Outcome {
+	cell, err := parseCell(code, c.fabric.Size())
+	if err != nil {
+		return kernel.Outcome{Err: &session.Error{Name: "UsageError", Value: err.Error()}}
+	}
+	if cell.action != "" {
+		return c.magic(ctx, cell, out)
+	}
+	res := c.ExecuteOn(ctx, cell.code, cell.ranks, out)
+	if cell.time {
+		out.Stream("stdout", wallTimes(res.Seconds), nil)
+	}
+	return res
+}
+
+// ExecuteOn runs code on ranks (nil: all); the other ranks serve rank 0's
+// Calls until it ends.
+func (c *Coordinator) ExecuteOn(ctx context.Context, code string, ranks []int, out kernel.Output) kernel.Outcome {
+	c.execMu.Lock()
+	defer c.execMu.Unlock()
+
+	localCtx, cancelLocal := context.WithCancel(ctx)
+	defer cancelLocal()
+	cmd := command{Kind: cmdExecute, Code: code, Ranks: ranks}
+	c.mu.Lock()
+	c.seq++
+	cmd.Seq = c.seq
+	x := newExecution(cmd, c.fabric.Size(), out, cancelLocal)
+	x.ctx = localCtx
+	c.cur, c.last = x, x
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.cur = nil
+		c.mu.Unlock()
+	}()
+
+	if err := c.fabric.Broadcast(ctx, cmd); err != nil {
+		return kernel.Outcome{Err: &session.Error{Name: "KernelError", Value: fmt.Sprintf("cannot reach the workers: %v", err)}}
+	}
+	if cmd.runs(0) {
+		go func() {
+			report := c.rank.Execute(localCtx, code, x.labels.forRank(0))
+			// Rank 0 is done calling: release any rank still in (or yet to
+			// enter) EventLoop, as pyMOR's script mode quits at the end.
+			if err := c.quitFor(context.Background(), x); err != nil {
+				c.log.Error("releasing ranks in EventLoop", "err", err)
+			}
+			x.finish(0, report)
+		}()
+	} else {
+		c.rank.setOutput(x.labels.forRank(0))
+		x.finish(0, doneReport{})
+	}
+
+	interrupted := c.await(ctx, x)
+	x.labels.flush()
+	reports := x.reportsCopy()
+	if anyDirty(reports) {
+		if err := c.renew(ctx); err != nil {
+			c.log.Error("renewing the cells' communicator", "err", err)
+		}
+	}
+	seconds := make([]float64, len(reports))
+	for r, rep := range reports {
+		seconds[r] = rep.Seconds
+		if !x.runs[r] {
+			seconds[r] = -1
+		}
+	}
+	return kernel.Outcome{Data: reports[0].Data, Err: foldErrors(reports, interrupted), Seconds: seconds}
+}
+
+// await waits until every rank has reported. Once a rank has failed, the
+// others get stuckGrace to finish; those still running are then interrupted
+// and listed in the error.
+func (c *Coordinator) await(ctx context.Context, x *execution) (interrupted []int) {
+	var grace <-chan time.Time
+	failed := x.failed
+	members := x.membersDone
+	for {
+		select {
+		case <-x.allDone:
+			return interrupted
+		case <-members:
+			// The cell has ended where it ran; the ranks that only served
+			// it report done once told.
+			members = nil
+			if err := c.fabric.SendCommand(ctx, x.servers(), command{Kind: cmdEndCell, Seq: x.seq}); err != nil {
+				c.log.Error("ending a driver cell", "err", err)
+			}
+		case <-failed:
+			failed = nil
+			t := time.NewTimer(stuckGrace)
+			defer t.Stop()
+			grace = t.C
+		case <-grace:
+			grace = nil
+			interrupted = x.pendingMembers()
+			c.log.Warn("interrupting ranks stuck after a failure", "ranks", interrupted)
+			c.interrupt(ctx, x, interrupted)
+		case <-ctx.Done():
+			c.interrupt(context.Background(), x, x.pending())
+			<-x.allDone
+			return interrupted
+		}
+	}
+}
+
+// Interrupt stops the running cell on every rank that still runs it.
+func (c *Coordinator) Interrupt() {
+	c.mu.Lock()
+	x := c.cur
+	c.mu.Unlock()
+	if x == nil {
+		return
+	}
+	c.interrupt(context.Background(), x, x.pending())
+}
+
+func (c *Coordinator) interrupt(ctx context.Context, x *execution, ranks []int) {
+	for _, r := range ranks {
+		if r == 0 {
+			x.cancelLocal()
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := c.fabric.Interrupt(ctx, x.seq, ranks); err != nil {
+		c.log.Error("sending interrupt", "err", err)
+	}
+}
+
+// renew replaces the cells' communicator on every rank after an operation
+// on it was abandoned (an interrupt inside a collective).
+func (c *Coordinator) renew(ctx context.Context) error {
+	if err := c.fabric.Broadcast(ctx, command{Kind: cmdRenew}); err != nil {
+		return err
+	}
+	return c.rank.Renew()
+}
+
+// Reset gives every rank a fresh interpreter.
+func (c *Coordinator) Reset(ctx context.Context) error {
+	c.execMu.Lock()
+	defer c.execMu.Unlock()
+	if err := c.fabric.Broadcast(ctx, command{Kind: cmdReset}); err != nil {
+		return err
+	}
+	return c.rank.Reset()
+}
+
+// Complete answers from rank 0's interpreter: every rank holds the same
+// definitions, so asking the others would only add latency.
+func (c *Coordinator) Complete(code string, cursor int) session.Completion {
+	return c.rank.Session().Complete(code, cursor)
+}
+
+// Inspect answers from rank 0's interpreter, as Complete.
+func (c *Coordinator) Inspect(code string, cursor, detail int) (map[string]any, bool) {
+	return c.rank.Session().Inspect(code, cursor, detail)
+}
+
+// IsComplete needs no interpreter state.
+func (c *Coordinator) IsComplete(code string) (string, string) {
+	return session.IsComplete(code)
+}
+
+// Size is the number of ranks.
+func (c *Coordinator) Size() int { return c.fabric.Size() }
+
+// Banner names the language and the number of ranks.
+func (c *Coordinator) Banner() string {
+	return fmt.Sprintf("gompi-kernel %s: Go (yaegi) on %d MPI rank(s). Every cell runs on every rank; output is labelled [rank].",
+		kernel.Version(), c.fabric.Size())
+}
+
+// Shutdown ends the workers' event loops and rank 0's receiver.
+func (c *Coordinator) Shutdown(ctx context.Context) error {
+	c.Interrupt()
+	c.execMu.Lock()
+	defer c.execMu.Unlock()
+	err := c.fabric.Broadcast(ctx, command{Kind: cmdQuit})
+	c.stopReceiver()
+	<-c.receiverDone
+	if err != nil {
+		return fmt.Errorf("tell workers to quit: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,191 @@
+package engine
+
+import (
+	"context"
+	"sync"
+
+	"github.com/gompi-kernel/gompi-kernel/kernel"
+	"github.com/gompi-kernel/gompi-kernel/kernel/session"
+)
+
+func anyDirty(reports []doneReport) bool {
+	for _, r := range reports {
+		if r.Dirty {
+			return true
+		}
+	}
+	return false
+}
+
+// execution is one cell in flight on rank 0.
+type execution struct {
+	seq         uint64
+	out         kernel.Output
+	labels      *labeller
+	cancelLocal context.CancelFunc
+	ctx         context.Context // rank 0's cell: Call and Quit obey it
+	runs        []bool          // which ranks run the cell (the others serve)
+	callSeq     uint64          // Calls made so far (under mu)
+
+	mu          sync.Mutex
+	reports     []doneReport
+	done        []bool
+	left        int           // ranks not done
+	membersLeft int           // ranks running the cell not done
+	allDone     chan struct{} // every rank reported
+	membersDone chan struct{} // every rank running the cell reported
+	failed      chan struct{} // closed at the first failure
+	onFail      sync.Once
+	serving     []bool        // the rank serves Calls now
+	changed     chan struct{} // closed and replaced when serving or done changes
+	calls       map[uint64]*pendingCall
+}
+
+// pendingCall collects the workers' answers to one Call.
+type pendingCall struct {
+	left int
+	errs map[int]*session.Error
+	done chan struct{}
+}
+
+func newExecution(c command, size int, out kernel.Output, cancelLocal context.CancelFunc) *execution {
+	x := &execution{
+		seq:         c.Seq,
+		out:         out,
+		labels:      newLabeller(out, size),
+		cancelLocal: cancelLocal,
+		runs:        make([]bool, size),
+		reports:     make([]doneReport, size),
+		done:        make([]bool, size),
+		left:        size,
+		allDone:     make(chan struct{}),
+		membersDone: make(chan struct{}),
+		failed:      make(chan struct{}),
+		serving:     make([]bool, size),
+		changed:     make(chan struct{}),
+		calls:       map[uint64]*pendingCall{},
+	}
+	for r := range x.runs {
+		x.runs[r] = c.runs(r)
+		if x.runs[r] {
+			x.membersLeft++
+		} else {
+			x.serving[r] = true
+		}
+	}
+	if x.membersLeft == 0 {
+		close(x.membersDone)
+	}
+	return x
+}
+
+// signal wakes whoever waits for a change of serving or done states.
+// x.mu is held.
+func (x *execution) signal() {
+	close(x.changed)
+	x.changed = make(chan struct{})
+}
+
+// servers lists the worker ranks that only serve the cell.
+func (x *execution) servers() []int {
+	var s []int
+	for r := 1; r < len(x.runs); r++ {
+		if !x.runs[r] {
+			s = append(s, r)
+		}
+	}
+	return s
+}
+
+func (x *execution) handle(ev event) {
+	switch ev.Kind {
+	case evStream:
+		x.labels.write(ev.Rank, ev.Name, ev.Text)
+	case evDisplay:
+		if ev.Display != nil {
+			x.labels.forRank(ev.Rank).Display(*ev.Display)
+		}
+	case evClear:
+		x.labels.forRank(ev.Rank).Clear(ev.Wait)
+	case evDone:
+		if ev.Result == nil {
+			ev.Result = &doneReport{Err: &session.Error{Name: "KernelError", Value: "rank sent no result"}}
+		}
+		x.finish(ev.Rank, *ev.Result)
+	case evServing:
+		x.mu.Lock()
+		if ev.Rank >= 0 && ev.Rank < len(x.serving) {
+			x.serving[ev.Rank] = true
+			x.signal()
+		}
+		x.mu.Unlock()
+	case evCallDone:
+		x.mu.Lock()
+		if p := x.calls[ev.Call]; p != nil && p.left > 0 {
+			if ev.Err != nil {
+				p.errs[ev.Rank] = ev.Err
+			}
+			p.left--
+			if p.left == 0 {
+				close(p.done)
+			}
+		}
+		x.mu.Unlock()
+	}
+}
+
+func (x *execution) finish(rank int, r doneReport) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if rank < 0 || rank >= len(x.done) || x.done[rank] {
+		return
+	}
+	x.done[rank] = true
+	x.reports[rank] = r
+	x.serving[rank] = false
+	x.left--
+	if x.runs[rank] {
+		x.membersLeft--
+		if x.membersLeft == 0 {
+			close(x.membersDone)
+		}
+	}
+	if r.Err != nil {
+		x.onFail.Do(func() { close(x.failed) })
+	}
+	if x.left == 0 {
+		close(x.allDone)
+	}
+	x.signal()
+}
+
+// pendingMembers lists the ranks still running the cell.
+func (x *execution) pendingMembers() []int {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	var p []int
+	for r, d := range x.done {
+		if !d && x.runs[r] {
+			p = append(p, r)
+		}
+	}
+	return p
+}
+
+func (x *execution) pending() []int {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	var p []int
+	for r, d := range x.done {
+		if !d {
+			p = append(p, r)
+		}
+	}
+	return p
+}
+
+func (x *execution) reportsCopy() []doneReport {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return append([]doneReport(nil), x.reports...)
+}

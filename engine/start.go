@@ -1,0 +1,62 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/gompi-kernel/gompi-kernel/mpi"
+)
+
+// Run is the start-up every mode shares: it starts MPI and the fabric and
+// builds this rank's interpreter; then rank 0 runs drive (serve Jupyter, a
+// script, a REPL) with the Coordinator while the other ranks run the worker
+// event loop, and the workers are shut down when drive returns. args are
+// the cells' os.Args.
+func Run(ctx context.Context, log *slog.Logger, args []string, drive func(*Coordinator) error) (err error) {
+	start := time.Now()
+	tuneForOversubscription(log)
+	if err := mpi.Init(); err != nil {
+		return fmt.Errorf("start MPI: %w", err)
+	}
+	defer func() {
+		if ferr := mpi.Finalize(); ferr != nil {
+			log.Error("finalize MPI", "err", ferr)
+		}
+	}()
+	f, err := NewFabric(log)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	log = log.With("rank", f.Rank())
+	log.Debug("MPI and fabric up", "after", time.Since(start))
+	r, err := NewRank(f, args)
+	if err != nil {
+		return err
+	}
+	log.Debug("interpreter ready", "after", time.Since(start))
+	if f.Rank() != 0 {
+		err = NewWorker(f, r, log).Run(ctx)
+	} else {
+		c := NewCoordinator(f, r, log)
+		err = drive(c)
+		// Whatever happened, the workers must leave their loops, or mpirun
+		// waits for them forever.
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if serr := c.Shutdown(sctx); serr != nil {
+			log.Error("stopping workers", "err", serr)
+			err = errors.Join(err, serr)
+		}
+	}
+	if err != nil && f.Size() > 1 {
+		// The other ranks may wait for this one forever; only an abort is
+		// sure to end the whole job, and with it mpirun.
+		log.Error("failed, aborting the MPI job", "err", err)
+		mpi.Abort(1)
+	}
+	return err
+}

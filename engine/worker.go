@@ -1,0 +1,378 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/gompi-kernel/gompi-kernel/kernel"
+	"github.com/gompi-kernel/gompi-kernel/kernel/session"
+	"github.com/gompi-kernel/gompi-kernel/mpi"
+	"github.com/gompi-kernel/gompi-kernel/registry"
+)
+
+// Worker is the event loop of ranks 1..N-1 (pyMOR's event_loop): it waits,
+// resting, for rank 0's commands, runs each cell in its own copy of the
+// interpreter, streams the cell's output to rank 0 while it runs and reports
+// how the cell ended.
+type Worker struct {
+	fabric *Fabric
+	rank   *Rank
+	log    *slog.Logger
+	loops  chan chan struct{} // a cell's EventLoop asks the loop to serve
+
+	mu   sync.Mutex
+	poke func() // wakes the loop of the running cell; nil between cells
+}
+
+func (w *Worker) setPoke(p func()) {
+	w.mu.Lock()
+	w.poke = p
+	w.mu.Unlock()
+}
+
+// pokeLoop wakes the running cell's loop, if any.
+func (w *Worker) pokeLoop() {
+	w.mu.Lock()
+	p := w.poke
+	w.mu.Unlock()
+	if p != nil {
+		p()
+	}
+}
+
+// NewWorker prepares the event loop of one worker rank.
+func NewWorker(f *Fabric, r *Rank, log *slog.Logger) *Worker {
+	w := &Worker{fabric: f, rank: r, log: log, loops: make(chan chan struct{})}
+	r.driver.setLooper(w)
+	return w
+}
+
+// Run serves commands until rank 0 says quit. A returned error means the
+// fabric itself failed; the caller should abort the MPI job, since rank 0
+// can no longer reach this rank.
+func (w *Worker) Run(ctx context.Context) error {
+	for {
+		c, err := w.fabric.NextCommand(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				// SIGTERM: mpirun ends the job (a rank died, or the
+				// frontend killed the kernel). Nothing to report.
+				w.log.Debug("terminated", "err", err)
+				return nil
+			}
+			return err
+		}
+		switch c.Kind {
+		case cmdQuit:
+			w.log.Debug("quit")
+			return nil
+		case cmdExecute:
+			if err := w.execute(ctx, c); err != nil {
+				return err
+			}
+		case cmdRenew:
+			if err := w.rank.Renew(); err != nil {
+				return fmt.Errorf("renew cells' communicator: %w", err)
+			}
+		case cmdReset:
+			if err := w.rank.Reset(); err != nil {
+				return fmt.Errorf("reset interpreter: %w", err)
+			}
+		case cmdCall, cmdQuitLoop, cmdEndCell:
+			// Left over from a cell that ended before this rank served
+			// (a Quit for a rank that never entered EventLoop).
+			w.log.Debug("stale command ignored", "kind", c.Kind, "seq", c.Seq)
+		default:
+			w.log.Warn("unknown command ignored", "kind", c.Kind)
+		}
+	}
+}
+
+// execute runs one cell here, or serves it: a rank that does not run the
+// cell (a %%rank0 cell) serves rank 0's Calls until the cell ends, and a
+// rank whose cell calls mpi.EventLoop serves them until rank 0's Quit.
+// Throughout, it watches for an interrupt from rank 0.
+func (w *Worker) execute(ctx context.Context, c command) error {
+	x := w.startCell(ctx, c)
+	defer x.close()
+	// The loop sleeps until something happens: the cell ends, a Call ends,
+	// the cell enters EventLoop, or rank 0 rings the doorbell (interrupt,
+	// Call, Quit, end of cell). Polling instead every millisecond cost 0.13
+	// of a core per rank, taken from the cell.
+	poller := &mpi.Poller{Spin: 50, Min: 50 * time.Microsecond, Max: 100 * time.Millisecond, Wake: x.wake}
+	if err := poller.Wait(ctx, x.step); err != nil {
+		return fmt.Errorf("run cell %d: %w", c.Seq, err)
+	}
+	x.serve.stop()
+	return w.fabric.Send(ctx, event{Kind: evDone, Seq: c.Seq, Rank: w.fabric.rank, Result: &x.report})
+}
+
+// workerCell is one cell on a worker: what its loop watches, and one method
+// for each thing that can happen while it runs.
+type workerCell struct {
+	w      *Worker
+	ctx    context.Context // the worker's: sends to rank 0 obey it
+	cmd    command
+	runs   bool               // this rank runs the cell (else it only serves)
+	cell   context.Context    // the cell's own, cancelled by an interrupt
+	cancel context.CancelFunc // interrupts the cell
+	done   chan doneReport    // the cell's result, once it ends here; nil if it does not run here
+	wake   chan struct{}      // wakes the loop
+	stopCh chan struct{}      // ends the doorbell relay
+	serve  serving
+	report doneReport
+}
+
+// startCell starts the cell (where it runs) and the doorbell relay.
+func (w *Worker) startCell(ctx context.Context, c command) *workerCell {
+	x := &workerCell{w: w, ctx: ctx, cmd: c, runs: c.runs(w.fabric.rank),
+		wake: make(chan struct{}, 1), stopCh: make(chan struct{})}
+	x.cell, x.cancel = context.WithCancel(ctx)
+	x.serve = serving{on: !x.runs, poke: x.poke}
+	w.rank.setOutput(&remoteOutput{ctx: ctx, fabric: w.fabric, seq: c.Seq, log: w.log})
+	go x.relayBell()
+	w.setPoke(x.poke)
+	if x.runs {
+		x.done = make(chan doneReport, 1)
+		go func() {
+			x.done <- w.rank.Execute(x.cell, c.Code, w.rank.output())
+			x.poke()
+		}()
+	}
+	return x
+}
+
+// close ends what startCell started, once the cell is over here.
+func (x *workerCell) close() {
+	x.w.setPoke(nil)
+	close(x.stopCh)
+	x.cancel()
+}
+
+// poke wakes the loop without blocking.
+func (x *workerCell) poke() {
+	select {
+	case x.wake <- struct{}{}:
+	default:
+	}
+}
+
+// relayBell turns rings of the doorbell into pokes until the cell ends.
+func (x *workerCell) relayBell() {
+	for {
+		select {
+		case <-x.w.fabric.bell.C():
+			x.poke()
+		case <-x.stopCh:
+			return
+		}
+	}
+}
+
+// step looks once at everything that can happen during a cell; it reports
+// true once the cell is over on this rank (x.report says how).
+func (x *workerCell) step() (bool, error) {
+	if x.cellEnded() {
+		return true, nil
+	}
+	if err := x.enterEventLoop(); err != nil {
+		return false, err
+	}
+	if err := x.reportCall(); err != nil {
+		return false, err
+	}
+	if err := x.checkInterrupt(); err != nil {
+		return false, err
+	}
+	return x.serveCommand()
+}
+
+// cellEnded reports whether the cell's code finished here.
+func (x *workerCell) cellEnded() bool {
+	if x.done == nil {
+		return false
+	}
+	select {
+	case x.report = <-x.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// enterEventLoop starts serving when the cell called mpi.EventLoop, and
+// tells rank 0 so that its Calls may go ahead.
+func (x *workerCell) enterEventLoop() error {
+	select {
+	case release := <-x.w.loops:
+		x.serve.on, x.serve.release = true, release
+		return x.w.fabric.Send(x.ctx, event{Kind: evServing, Seq: x.cmd.Seq, Rank: x.w.fabric.rank})
+	default:
+		return nil
+	}
+}
+
+// reportCall tells rank 0 that the Call this rank ran has finished.
+func (x *workerCell) reportCall() error {
+	if x.serve.call == nil {
+		return nil
+	}
+	select {
+	case r := <-x.serve.call:
+		x.serve.call, x.serve.cancelCall = nil, nil
+		return x.w.fabric.Send(x.ctx, event{Kind: evCallDone, Seq: x.cmd.Seq, Rank: x.w.fabric.rank, Call: r.call, Err: r.err})
+	default:
+		return nil
+	}
+}
+
+// checkInterrupt cancels the cell and any Call when rank 0 interrupts.
+func (x *workerCell) checkInterrupt() error {
+	hit, err := x.w.fabric.PendingInterrupt(x.cmd.Seq)
+	if err != nil || !hit {
+		return err
+	}
+	x.w.log.Debug("interrupt", "seq", x.cmd.Seq)
+	x.cancel()
+	if x.serve.cancelCall != nil {
+		x.serve.cancelCall()
+	}
+	x.serve.stop()
+	if !x.runs {
+		x.serve.on = true // still serving: only the cell's end releases it
+	}
+	return nil
+}
+
+// serveCommand takes rank 0's next command while serving: a Call, a Quit,
+// or the end of a cell this rank only served.
+func (x *workerCell) serveCommand() (bool, error) {
+	if !x.serve.on || x.serve.call != nil {
+		return false, nil
+	}
+	cmd, ok, err := x.w.fabric.TryCommand()
+	if err != nil || !ok {
+		return false, err
+	}
+	if cmd.Seq != x.cmd.Seq {
+		x.w.log.Warn("command for another cell dropped", "kind", cmd.Kind, "seq", cmd.Seq, "cell", x.cmd.Seq)
+		return false, nil
+	}
+	switch cmd.Kind {
+	case cmdCall:
+		x.serve.startCall(x.cell, x.w.rank, cmd)
+	case cmdQuitLoop:
+		x.serve.stop()
+		if !x.runs {
+			x.serve.on = true // a rank outside the cell serves until it ends
+		}
+	case cmdEndCell:
+		if !x.runs {
+			world := x.w.rank.world
+			x.report = doneReport{Dirty: world.Dirty(), Where: world.Abandoned()}
+			return true, nil
+		}
+	default:
+		x.w.log.Warn("unexpected command while serving", "kind", cmd.Kind)
+	}
+	return false, nil
+}
+
+// serving is a worker's state while it serves rank 0's Calls in a cell.
+type serving struct {
+	poke       func() // wakes the worker's loop
+	on         bool
+	release    chan struct{} // closed to let the cell's EventLoop return
+	call       chan callResult
+	cancelCall context.CancelFunc
+}
+
+type callResult struct {
+	call uint64
+	err  *session.Error
+}
+
+// stop ends serving for a cell in EventLoop (Quit or interrupt).
+func (s *serving) stop() {
+	if s.release != nil {
+		close(s.release)
+		s.release = nil
+	}
+	s.on = false
+}
+
+// startCall runs rank 0's Call here, in the background so that the loop
+// keeps watching for interrupts.
+func (s *serving) startCall(ctx context.Context, r *Rank, c command) {
+	callCtx, cancel := context.WithCancel(ctx)
+	s.cancelCall = cancel
+	s.call = make(chan callResult, 1)
+	go func(out chan<- callResult, poke func()) {
+		defer poke()
+		defer cancel()
+		args, err := registry.DecodeArgs(c.Args)
+		if err != nil {
+			out <- callResult{c.Call, &session.Error{Name: "CallError", Value: err.Error()}}
+			return
+		}
+		_, e := r.Invoke(callCtx, c.Fn, args)
+		out <- callResult{c.Call, e}
+	}(s.call, s.poke)
+}
+
+// eventLoop is mpi.EventLoop on a worker: it hands the loop a channel and
+// waits until the loop closes it (rank 0's Quit, or an interrupt).
+func (w *Worker) eventLoop(ctx context.Context) error {
+	release := make(chan struct{})
+	w.pokeLoop()
+	select {
+	case w.loops <- release:
+	case <-ctx.Done():
+		return fmt.Errorf("EventLoop: %w", ctx.Err())
+	}
+	select {
+	case <-release:
+		return ctx.Err()
+	case <-ctx.Done():
+		return fmt.Errorf("EventLoop: %w", ctx.Err())
+	}
+}
+
+// remoteOutput forwards a worker's output to rank 0 as it is produced.
+type remoteOutput struct {
+	ctx    context.Context
+	fabric *Fabric
+	seq    uint64
+	log    *slog.Logger
+}
+
+func (s *remoteOutput) Stream(name, text string, _ map[string]any) {
+	s.send(event{Kind: evStream, Name: name, Text: text})
+}
+
+func (s *remoteOutput) Display(d kernel.Display) {
+	s.send(event{Kind: evDisplay, Display: &d})
+}
+
+// Input is refused: standard input belongs to rank 0, where the frontend is.
+func (s *remoteOutput) Input(string, bool) (string, error) {
+	return "", fmt.Errorf("rank %d has no standard input; only rank 0 reads it from the frontend", s.fabric.rank)
+}
+
+func (s *remoteOutput) Clear(wait bool) {
+	s.send(event{Kind: evClear, Wait: wait})
+}
+
+func (s *remoteOutput) send(e event) {
+	e.Seq = s.seq
+	e.Rank = s.fabric.rank
+	start := time.Now()
+	if err := s.fabric.Send(s.ctx, e); err != nil {
+		// Output that cannot reach rank 0 is lost, but the cell goes on: the
+		// evDone that follows will fail the same way and end the loop.
+		s.log.Warn("output lost", "rank", e.Rank, "err", err, "after", time.Since(start))
+	}
+}
