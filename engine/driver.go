@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"sync"
 
+	"github.com/gompi-kernel/gompi-kernel/internal/exports"
 	"github.com/gompi-kernel/gompi-kernel/mpi"
 )
 
@@ -140,14 +141,8 @@ func (d *Driver) Info() {
 
 // symbols is the Driver as the interpreter wants a package.
 func (d *Driver) symbols() map[string]reflect.Value {
-	v := reflect.ValueOf(d)
-	out := map[string]reflect.Value{
-		"EventLoopSettings": reflect.ValueOf((*EventLoopSettings)(nil)),
-	}
-	for _, name := range []string{"Call", "Quit", "EventLoop", "SetEventLoopSettings", "LaunchEventLoop", "Info"} {
-		out[name] = v.MethodByName(name)
-	}
-	return out
+	return exports.With(exports.Methods(d),
+		map[string]reflect.Value{"EventLoopSettings": reflect.ValueOf((*EventLoopSettings)(nil))})
 }
 
 // rankInfo is the first part of a rank's Info line.

@@ -109,7 +109,7 @@ func runJob(t testing.TB, n int, name string, timeout time.Duration) *jobResult 
 	} else {
 		mpirun, err := exec.LookPath("mpirun")
 		if err != nil {
-			t.Skip("mpirun not found")
+			t.Fatalf("mpirun not found (make setup installs openmpi-bin): %v", err)
 		}
 		cmd = exec.CommandContext(ctx, mpirun, "-n", strconv.Itoa(n), "--oversubscribe", "--bind-to", "none", self)
 	}

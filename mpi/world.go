@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/gompi-kernel/gompi-kernel/internal/exports"
 )
 
 // World is what cells see as package "gompi/mpi": MPI on the cells' own
@@ -141,8 +143,7 @@ func (w *World) Abandoned() string {
 // bound to w as a package-level function, plus the types and constants.
 // New methods appear in cells without changes here.
 func (w *World) Symbols() map[string]reflect.Value {
-	skip := map[string]bool{"Bind": true, "Renew": true, "Dirty": true, "Abandoned": true, "Quiesce": true, "Symbols": true}
-	out := map[string]reflect.Value{
+	return exports.With(exports.Methods(w, "Bind", "Renew", "Dirty", "Abandoned", "Quiesce", "Symbols"), map[string]reflect.Value{
 		"Op":        reflect.ValueOf((*Op)(nil)),
 		"Status":    reflect.ValueOf((*Status)(nil)),
 		"Sum":       reflect.ValueOf(Sum),
@@ -152,15 +153,7 @@ func (w *World) Symbols() map[string]reflect.Value {
 		"AnySource": reflect.ValueOf(AnySource),
 		"AnyTag":    reflect.ValueOf(AnyTag),
 		"ErrDirty":  reflect.ValueOf(&ErrDirty).Elem(),
-	}
-	v := reflect.ValueOf(w)
-	t := v.Type()
-	for i := 0; i < t.NumMethod(); i++ {
-		if name := t.Method(i).Name; !skip[name] {
-			out[name] = v.Method(i)
-		}
-	}
-	return out
+	})
 }
 
 // Rank is this rank's number in the cells' communicator (as in MPI_COMM_WORLD).

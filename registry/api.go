@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+
+	"github.com/gompi-kernel/gompi-kernel/internal/exports"
 )
 
 // Resolver finds functions and methods by name. Go cannot send a function
@@ -243,18 +245,8 @@ func (a *API) Invoke(fn string, args []any) (any, error) {
 // are the kernel's;
 // Info is left to the kernel, whose Info covers every rank.
 func (a *API) Symbols() map[string]reflect.Value {
-	skip := map[string]bool{"Invoke": true, "Symbols": true, "Bind": true, "Registry": true, "Info": true, "SetInterpreter": true}
-	out := map[string]reflect.Value{
-		"ObjectID": reflect.ValueOf((*ObjectID)(nil)),
-	}
-	v := reflect.ValueOf(a)
-	t := v.Type()
-	for i := 0; i < t.NumMethod(); i++ {
-		if name := t.Method(i).Name; !skip[name] {
-			out[name] = v.Method(i)
-		}
-	}
-	return out
+	return exports.With(exports.Methods(a, "Invoke", "Symbols", "Bind", "Registry", "Info", "SetInterpreter"),
+		map[string]reflect.Value{"ObjectID": reflect.ValueOf((*ObjectID)(nil))})
 }
 
 func (a *API) resolveFunc(what, name string) (reflect.Value, error) {

@@ -325,7 +325,9 @@ func TestIdleRanksRest(t *testing.T) {
 				t.Errorf("idle kernel used %.2f%% of a core, limit %.0f%%", 100*used, 100*tc.limit)
 			}
 			drive(t, k.connFile, action{"do": "shutdown"})
-			k.wait(60 * time.Second)
+			if err := k.wait(60 * time.Second); err != nil {
+				t.Error(err)
+			}
 		})
 	}
 }
@@ -433,5 +435,7 @@ Badge{mpi.Size()}`),
 	if len(rs) != 1 || rs[0].Content["data"].(map[string]any)["text/html"] != "<span>4</span>" {
 		t.Errorf("HTML method of a cell type: %+v", res[2].Msgs)
 	}
-	k.wait(30 * time.Second)
+	if err := k.wait(30 * time.Second); err != nil {
+		t.Error(err)
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -65,7 +66,9 @@ func TestHandStartedKernel(t *testing.T) {
 			}
 			cmd := exec.Command(argv[0], argv[1:]...)
 			cmd.Env = append(os.Environ(), "JUPYTER_RUNTIME_DIR="+runtimeDir)
-			var out, errb bytes.Buffer
+			// The kernel writes these while the test reads them: a plain
+			// bytes.Buffer would be a data race.
+			var out, errb lockedBuffer
 			cmd.Stdout, cmd.Stderr = &out, &errb
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
@@ -225,4 +228,23 @@ func textResult(r result) string {
 	data, _ := rs[0].Content["data"].(map[string]any)
 	s, _ := data["text/plain"].(string)
 	return s
+}
+
+// lockedBuffer is a bytes.Buffer that a process may write while a test
+// reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }

@@ -160,7 +160,9 @@ func TestMagics(t *testing.T) {
 	if res[9].status() != "error" || !strings.Contains(fmt.Sprint(res[9].Reply["evalue"]), "unknown magic %frobnicate") {
 		t.Errorf("unknown magic: %v", res[9].Reply)
 	}
-	k.wait(30 * time.Second)
+	if err := k.wait(30 * time.Second); err != nil {
+		t.Error(err)
+	}
 }
 
 // TestInput: fmt.Scan on rank 0 asks the frontend (input_request) when it
@@ -195,5 +197,7 @@ fmt.Println("name:", name, "err:", err)`, "stdin": []string{"Grace"}},
 	if out := res[1].stream("stdout"); !strings.Contains(out, "[0] read input: this frontend does not allow input") || !strings.Contains(out, "EOF") {
 		t.Errorf("without allow_stdin:\n%s", out)
 	}
-	k.wait(30 * time.Second)
+	if err := k.wait(30 * time.Second); err != nil {
+		t.Error(err)
+	}
 }

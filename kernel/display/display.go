@@ -23,6 +23,7 @@ import (
 	"reflect"
 	"sync"
 
+	"github.com/gompi-kernel/gompi-kernel/internal/exports"
 	"github.com/google/uuid"
 )
 
@@ -180,17 +181,8 @@ func (d *Display) Clear(wait bool) {
 // Symbols), plus the exported types. New methods appear in cells without
 // changes here.
 func (d *Display) Symbols() map[string]reflect.Value {
-	out := map[string]reflect.Value{
-		"PlotWriter": reflect.ValueOf((*PlotWriter)(nil)),
-	}
-	v := reflect.ValueOf(d)
-	t := v.Type()
-	for i := 0; i < t.NumMethod(); i++ {
-		if name := t.Method(i).Name; name != "Symbols" {
-			out[name] = v.Method(i)
-		}
-	}
-	return out
+	return exports.With(exports.Methods(d, "Symbols"),
+		map[string]reflect.Value{"PlotWriter": reflect.ValueOf((*PlotWriter)(nil))})
 }
 
 func (d *Display) publish(data map[string]any) {

@@ -87,9 +87,9 @@ func (x *docIndex) stdSrc() string {
 
 // gompiDirs are the module directories whose declarations the cells'
 // packages "gompi/mpi" and "gompi/display" bind (methods of *mpi.World,
-// *registry.API, *kernel.Driver, *display.Display).
+// *registry.API, *engine.Driver, *display.Display).
 var gompiDirs = map[string][]string{
-	"gompi/mpi":     {"mpi", "registry", "kernel"},
+	"gompi/mpi":     {"mpi", "registry", "engine"},
 	"gompi/display": {"kernel/display"},
 }
 
