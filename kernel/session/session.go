@@ -51,9 +51,10 @@ type Session struct {
 	opts Options
 	pkgs *pkgIndex
 
-	out, errs *stream   // the cells' stdout and stderr
-	stdin     *os.File  // os.Stdin for cells: /dev/null, ranks have no terminal
-	diag      *diagSink // yaegi's own stderr: panic trace lines
+	out, errs *stream      // the cells' stdout and stderr
+	streams   *cellStreams // os.Stdout and os.Stderr as cells see them
+	stdin     *os.File     // os.Stdin for cells: /dev/null, ranks have no terminal
+	diag      *diagSink    // yaegi's own stderr: panic trace lines
 	intr      *interrupter
 
 	// docIndex caches the sources that inspection reads, for the
@@ -90,6 +91,10 @@ func New(opts Options) (*Session, error) {
 		_ = s.errs.close()
 		return nil, fmt.Errorf("session: stdin: %w", err)
 	}
+	if s.streams, err = newCellStreams(s.out.w, s.errs.w); err != nil {
+		_ = s.Close()
+		return nil, err
+	}
 	if err := s.Reset(); err != nil {
 		_ = s.Close()
 		return nil, err
@@ -118,7 +123,7 @@ func (s *Session) Reset() error {
 		Args:   s.args(),
 		Env:    os.Environ(),
 	})
-	for _, x := range []interp.Exports{stdlib.Symbols, overrides(s.stdin, s.out.w, s.errs.w, s.intr), s.inputExports(in), s.hiddenExports(), s.opts.Exports} {
+	for _, x := range []interp.Exports{stdlib.Symbols, overrides(s.stdin, s.streams, s.intr), s.inputExports(in), s.hiddenExports(), s.callbackExports(), s.opts.Exports} {
 		if err := ip.Use(x); err != nil {
 			return fmt.Errorf("session: load symbols: %w", err)
 		}
@@ -152,7 +157,13 @@ func (s *Session) Close() error {
 		return nil
 	}
 	s.closed = true
-	return errors.Join(s.out.close(), s.errs.close(), s.stdin.Close())
+	// The cells' duplicates first: the pipes reach end of file only when
+	// every write end is closed.
+	var errs []error
+	if s.streams != nil {
+		errs = append(errs, s.streams.close())
+	}
+	return errors.Join(append(errs, s.out.close(), s.errs.close(), s.stdin.Close())...)
 }
 
 // Execute runs a cell. It never panics; cancelling ctx interrupts the cell.
@@ -171,6 +182,9 @@ func (s *Session) Execute(ctx context.Context, code string) (res Result) {
 			res.Err = newError(ErrInternal, err.Error(), nil)
 		}
 	}()
+	if err := s.streams.restore(); err != nil {
+		return Result{Err: newError(ErrInternal, err.Error(), nil)}
+	}
 	return s.execute(ctx, code)
 }
 
