@@ -18,6 +18,7 @@ import (
 func Run(ctx context.Context, log *slog.Logger, args []string, drive func(*Coordinator) error) (err error) {
 	start := time.Now()
 	tuneForOversubscription(log)
+	keepMPIOnOneHost(log)
 	if err := mpi.Init(); err != nil {
 		return fmt.Errorf("start MPI: %w", err)
 	}
