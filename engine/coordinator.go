@@ -35,15 +35,40 @@ type Coordinator struct {
 
 	stopReceiver context.CancelFunc
 	receiverDone chan struct{}
+	lifeline     *lifeline // workers' deaths and their reasons; nil if none
+	dead         *death    // the first worker that died: the job is ending
 }
 
-// NewCoordinator starts rank 0's receiver of worker events.
-func NewCoordinator(f *Fabric, r *Rank, log *slog.Logger) *Coordinator {
+// NewCoordinator starts rank 0's receiver of worker events and the watch
+// on the workers' lifelines (nil: none).
+func NewCoordinator(f *Fabric, r *Rank, l *lifeline, log *slog.Logger) *Coordinator {
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &Coordinator{fabric: f, rank: r, log: log, stopReceiver: cancel, receiverDone: make(chan struct{})}
+	c := &Coordinator{fabric: f, rank: r, log: log, stopReceiver: cancel, receiverDone: make(chan struct{}), lifeline: l}
 	r.driver.setCaller(c)
 	go c.receive(ctx)
+	if l != nil {
+		go c.watchDeaths(ctx)
+	}
 	return c
+}
+
+// watchDeaths ends the running cell when a worker dies: the others may
+// wait for it forever, and mpirun is about to end the job. The frontend
+// then gets ONE error naming the rank and the runtime's reason, while the
+// kernel can still send it.
+func (c *Coordinator) watchDeaths(ctx context.Context) {
+	select {
+	case d := <-c.lifeline.deaths:
+		c.log.Error("a rank died", "rank", d.rank, "reason", d.reason)
+		c.mu.Lock()
+		c.dead = &d
+		x := c.cur
+		c.mu.Unlock()
+		if x != nil {
+			x.endAfterDeath(d)
+		}
+	case <-ctx.Done():
+	}
 }
 
 // receive dispatches worker events to the cell they belong to.
@@ -114,6 +139,9 @@ func (c *Coordinator) ExecuteOn(ctx context.Context, code string, ranks []int, o
 		c.mu.Unlock()
 	}()
 
+	if d := c.deadRank(); d != nil {
+		return kernel.Outcome{Err: deathError(*d)}
+	}
 	if err := c.fabric.Broadcast(ctx, cmd); err != nil {
 		return kernel.Outcome{Err: &session.Error{Name: "KernelError", Value: fmt.Sprintf("cannot reach the workers: %v", err)}}
 	}
@@ -135,7 +163,7 @@ func (c *Coordinator) ExecuteOn(ctx context.Context, code string, ranks []int, o
 	interrupted := c.await(ctx, x)
 	x.labels.flush()
 	reports := x.reportsCopy()
-	if anyDirty(reports) {
+	if anyDirty(reports) && c.deadRank() == nil {
 		if err := c.renew(ctx); err != nil {
 			c.log.Error("renewing the cells' communicator", "err", err)
 		}
@@ -259,6 +287,13 @@ func (c *Coordinator) Shutdown(ctx context.Context) error {
 	c.Interrupt()
 	c.execMu.Lock()
 	defer c.execMu.Unlock()
+	c.lifeline.expectEnd()
+	if d := c.deadRank(); d != nil {
+		// The job is ending; a send to the dead rank could wait forever.
+		c.stopReceiver()
+		<-c.receiverDone
+		return nil
+	}
 	err := c.fabric.Broadcast(ctx, command{Kind: cmdQuit})
 	c.stopReceiver()
 	<-c.receiverDone
@@ -266,4 +301,11 @@ func (c *Coordinator) Shutdown(ctx context.Context) error {
 		return fmt.Errorf("tell workers to quit: %w", err)
 	}
 	return nil
+}
+
+// deadRank is the worker that died, nil while all live.
+func (c *Coordinator) deadRank() *death {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.dead
 }

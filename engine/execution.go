@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"fmt"
 	"sync"
 
 	"github.com/gompi-kernel/gompi-kernel/kernel"
@@ -188,4 +189,24 @@ func (x *execution) reportsCopy() []doneReport {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	return append([]doneReport(nil), x.reports...)
+}
+
+// endAfterDeath ends the cell at once when worker d.rank died: the dead
+// rank fails with the runtime's reason, rank 0's own part is cancelled, and
+// the ranks still running count as done, since they are about to be ended
+// with the job (they may be waiting for the dead one in a collective).
+func (x *execution) endAfterDeath(d death) {
+	x.finish(d.rank, doneReport{Err: deathError(d)})
+	x.cancelLocal()
+	for _, r := range x.pending() {
+		x.finish(r, doneReport{})
+	}
+}
+
+// deathError is what the frontend is told when a rank died.
+func deathError(d death) *session.Error {
+	return &session.Error{
+		Name:  "RankDied",
+		Value: fmt.Sprintf("died: %s (the MPI job ends with it; restart the kernel)", d.reason),
+	}
 }

@@ -34,6 +34,11 @@ func Run(ctx context.Context, log *slog.Logger, args []string, drive func(*Coord
 	defer f.Close()
 	log = log.With("rank", f.Rank())
 	log.Debug("MPI and fabric up", "after", time.Since(start))
+	l, err := openLifeline(ctx, f, log)
+	if err != nil {
+		return err
+	}
+	defer l.close()
 	r, err := NewRank(f, args)
 	if err != nil {
 		return err
@@ -42,7 +47,7 @@ func Run(ctx context.Context, log *slog.Logger, args []string, drive func(*Coord
 	if f.Rank() != 0 {
 		err = NewWorker(f, r, log).Run(ctx)
 	} else {
-		c := NewCoordinator(f, r, log)
+		c := NewCoordinator(f, r, l, log)
 		err = drive(c)
 		// Whatever happened, the workers must leave their loops, or mpirun
 		// waits for them forever.
