@@ -388,6 +388,7 @@ func (s *Session) eval(ctx context.Context, src string) (v reflect.Value, e *Err
 	ip := s.ip
 	s.mu.Unlock()
 	s.diag.reset()
+	base := ip.FileSet().Base()
 	prog, err := compile(ip, src)
 	if err != nil {
 		var ie *Error
@@ -397,6 +398,8 @@ func (s *Session) eval(ctx context.Context, src string) (v reflect.Value, e *Err
 		return v, newError(ErrCompile, err.Error(), nil)
 	}
 	v, err = ip.ExecuteWithContext(ctx, prog)
+	forgetCompiled(ip)
+	forgetFiles(ip, base, src)
 	if err != nil || ctx.Err() != nil {
 		return reflect.Value{}, classify(ctx, err, traceLines(s.diag.String()))
 	}
