@@ -22,7 +22,7 @@ func TestRankDeathIsReported(t *testing.T) {
 		{"concurrent map writes", `if mpi.Rank() == 2 {
 	m := map[int]int{}
 	for i := 0; i < 4; i++ {
-		go func() { for { m[i]++ } }()
+		go func() { for j := 0; ; j++ { m[j%64] = j } }()
 	}
 	select {}
 }
