@@ -466,7 +466,15 @@ func (b *Builder) env() []string {
 			env = append(env, kv)
 		}
 	}
-	return append(env, "GOWORK=off", "CGO_ENABLED=1")
+	// -mod=mod also for the go list that generators run through go/build:
+	// imports resolve and go.sum fills as in the build itself.
+	flags := "-mod=mod"
+	for _, kv := range env {
+		if strings.HasPrefix(kv, "GOFLAGS=") {
+			flags = strings.TrimSpace(kv[len("GOFLAGS="):] + " -mod=mod")
+		}
+	}
+	return append(env, "GOWORK=off", "CGO_ENABLED=1", "GOFLAGS="+flags)
 }
 
 // goCmd runs the go command in dir and returns its combined output. An
@@ -561,7 +569,7 @@ func (b *Builder) checkPins() error {
 	defer b.mu.Unlock()
 	for m, v := range b.pins {
 		if d, ok := b.host.dep(m); ok && d.RepPath == "" && d.Version != v {
-			return &ConflictError{Module: m, Kernel: d.Version, Wanted: v, By: "%go get"}
+			return &ConflictError{Module: m, Kernel: d.Version, Wanted: v, By: "%go get " + m + "@" + v}
 		}
 	}
 	return nil
@@ -610,7 +618,7 @@ func (b *Builder) Get(ctx context.Context, spec string) (string, error) {
 		ver = "latest"
 	}
 	if d, ok := b.host.dep(mod); ok && d.RepPath == "" && ver != "latest" && d.Version != ver {
-		return "", &ConflictError{Module: mod, Kernel: d.Version, Wanted: ver, By: "%go get"}
+		return "", &ConflictError{Module: mod, Kernel: d.Version, Wanted: ver, By: "%go get " + spec}
 	}
 	if err := b.checkToolchain(ctx); err != nil {
 		return "", err
@@ -631,7 +639,7 @@ func (b *Builder) Get(ctx context.Context, spec string) (string, error) {
 		return "", fmt.Errorf("go get %s@%s: reading go mod download: %w", mod, ver, err)
 	}
 	if d, ok := b.host.dep(mod); ok && d.RepPath == "" && d.Version != info.Version {
-		return "", &ConflictError{Module: mod, Kernel: d.Version, Wanted: info.Version, By: "%go get"}
+		return "", &ConflictError{Module: mod, Kernel: d.Version, Wanted: info.Version, By: "%go get " + spec}
 	}
 	b.mu.Lock()
 	b.pins[mod] = info.Version

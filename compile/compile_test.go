@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -303,5 +304,151 @@ func TestMissingToolchain(t *testing.T) {
 		if !strings.Contains(msg, want) {
 			t.Errorf("message lacks %q:\n%s", want, msg)
 		}
+	}
+}
+
+// redefinedCell replaces Step and Grid of stencilCell, and declares what
+// must not cross from interpreted to compiled code.
+const redefinedCell = `
+func Step(u, v []float64) {
+	for i := range v {
+		v[i] = 42
+	}
+}
+
+type Grid struct{ N int }
+
+func (g Grid) Twice() int { return 2 * g.N }
+
+type Shape interface{ Area() float64 }
+
+func Apply(s Shape) float64 { return s.Area() }
+
+func Describe(v any) string { return fmt.Sprintf("%v", v) }
+`
+
+func TestRedefinition(t *testing.T) {
+	setup(t)
+	first, second := build(t, stencilCell), build(t, redefinedCell)
+	if first.Package == second.Package {
+		t.Fatalf("a changed cell must get a new package path, both are %s", first.Package)
+	}
+	s, _ := newSession(t)
+	bind(t, s, first)
+	run(t, s, `old := &Grid{U: []float64{3, 4}, H: 1}`)
+	bind(t, s, second)
+	if got := run(t, s, `v := make([]float64, 2); Step(v, v); v`); got != "[42 42]" {
+		t.Errorf("redefined Step: %s", got)
+	}
+	if got := run(t, s, `Grid{N: 4}.Twice()`); got != "8" {
+		t.Errorf("redefined Grid: %s", got)
+	}
+	if got := run(t, s, `old.Norm()`); got != "5" {
+		t.Errorf("a value of the old Grid keeps its methods: %s", got)
+	}
+	if got := run(t, s, `fib(10)`); got != "55" {
+		t.Errorf("fib from the first cell, not redefined: %s", got)
+	}
+	// Interpreted values crossing into compiled code.
+	if got := run(t, s, `type P struct{ X, Y int }; Describe(P{1, 2})`); got != `"{1 2}"` {
+		t.Errorf("interpreted struct through any: %s", got)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	res := s.Execute(ctx, `type Sq struct{ A float64 }
+func (s Sq) Area() float64 { return s.A * s.A }
+Apply(Sq{2})`)
+	t.Logf("interpreted type as a compiled interface: data=%v err=%v", res.Data, res.Err)
+	if res.Err == nil && (res.Data == nil || res.Data["text/plain"] != "4") {
+		t.Errorf("interpreted type as compiled interface: neither 4 nor an error: %v", res.Data)
+	}
+	if got := run(t, s, `1 + 1`); got != "2" {
+		t.Errorf("session unusable afterwards: %s", got)
+	}
+}
+
+func TestInterruptBuild(t *testing.T) {
+	setup(t)
+	// Unique source, never in the cache, that takes the compiler seconds.
+	var src strings.Builder
+	fmt.Fprintf(&src, "// %d\nvar Table = [...]int{", time.Now().UnixNano())
+	for i := 0; i < 200000; i++ {
+		fmt.Fprintf(&src, "%d,", i)
+	}
+	src.WriteString("}\n")
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(300*time.Millisecond, cancel)
+	start := time.Now()
+	_, err := shared.Compile(ctx, src.String(), nil)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("want an error wrapping context.Canceled, got %v", err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("interrupted build returned after %v", d)
+	}
+	t.Logf("user sees: %v (after %v)", err, time.Since(start))
+}
+
+func TestVersionConflict(t *testing.T) {
+	setup(t)
+	b, err := NewBuilder(Options{CacheDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = b.Get(context.Background(), "github.com/traefik/yaegi@v0.16.0")
+	var ce *ConflictError
+	if !errors.As(err, &ce) {
+		t.Fatalf("want a ConflictError, got %v", err)
+	}
+	t.Logf("user sees: %v", err)
+	for _, want := range []string{"github.com/traefik/yaegi", "v0.16.0", "v0.16.1", "%go get github.com/traefik/yaegi@v0.16.1"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("message lacks %q", want)
+		}
+	}
+	if b.GoRuns() != 0 {
+		t.Errorf("a conflict with the kernel's own module is found without the go command")
+	}
+	// A transitive conflict: the go command raised a kernel module.
+	gomod := "module gompi\n\ngo 1.26.8\n\nrequire (\n\tgithub.com/traefik/yaegi v0.16.2 // indirect\n\texample.com/x v1.0.0\n)\n"
+	if got := requirements(gomod); got["github.com/traefik/yaegi"] != "v0.16.2" || got["example.com/x"] != "v1.0.0" {
+		t.Errorf("requirements: %v", got)
+	}
+}
+
+func TestThirdPartyModule(t *testing.T) {
+	setup(t)
+	b, err := NewBuilder(Options{CacheDir: shared.opts.CacheDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if v, err := b.Get(ctx, "github.com/montanaflynn/stats@v0.14.0"); err != nil || v != "v0.14.0" {
+		t.Fatalf("Get: %v %v", v, err)
+	}
+	s, _ := newSession(t)
+	const pkg = "github.com/montanaflynn/stats"
+	if s.HasPackage(pkg) {
+		t.Fatal("stats is compiled in already?")
+	}
+	start := time.Now()
+	a, err := b.Packages(ctx, []string{pkg}, nil)
+	if err != nil {
+		t.Fatalf("Packages: %v", err)
+	}
+	t.Logf("built %s in %v (cached %v)", a.Summary(), time.Since(start), a.Cached)
+	x, err := loader.Open(ship(t, a), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Use(x); err != nil {
+		t.Fatal(err)
+	}
+	if got := run(t, s, "import \"github.com/montanaflynn/stats\"\nm, _ := stats.Mean([]float64{1, 2, 3, 6}); m"); got != "3" {
+		t.Errorf("stats.Mean = %s", got)
+	}
+	if got := run(t, s, `sum, _ := stats.Float64Data{1, 2, 3}.Sum(); sum`); got != "6" {
+		t.Errorf("method of a third-party type: %s", got)
 	}
 }

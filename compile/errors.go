@@ -68,9 +68,12 @@ type ConflictError struct {
 }
 
 func (e *ConflictError) Error() string {
-	return fmt.Sprintf("module %s: %s needs %s, but the kernel is built with %s %s and a plugin must use the kernel's version; "+
-		"use %s (%%go get %s@%s), or choose a version of what needs it that works with %s, or rebuild the kernel with %s %s",
-		e.Module, e.By, e.Wanted, e.Module, e.Kernel, e.Kernel, e.Module, e.Kernel, e.Kernel, e.Module, e.Wanted)
+	msg := fmt.Sprintf("%s %s (wanted by %s) conflicts with %s %s compiled into the kernel: a plugin must use the kernel's version of every module it shares with it. Use %s (%%go get %s@%s)",
+		e.Module, e.Wanted, e.By, e.Module, e.Kernel, e.Kernel, e.Module, e.Kernel)
+	if !strings.HasPrefix(e.By, "%go get") {
+		msg += fmt.Sprintf(", or pin a version of %s that needs at most %s (%%go get module@version)", strings.Split(e.By, "@")[0], e.Kernel)
+	}
+	return msg + fmt.Sprintf(", or rebuild the kernel with %s %s", e.Module, e.Wanted)
 }
 
 // cellPos matches a compiler message at a position in the cell's file.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"sort"
@@ -54,6 +55,16 @@ func readHost() (host, error) {
 			m.RepPath, m.RepVersion = d.Replace.Path, d.Replace.Version
 		}
 		h.deps = append(h.deps, m)
+	}
+	if len(h.deps) == 0 && bi.Main.Path != "" {
+		// A go test binary records no dependencies (golang.org/issue/33976),
+		// but it runs inside its module: the module's go.mod lists every
+		// module the build could use at the versions it used.
+		deps, err := mainModuleDeps(bi.Main.Path)
+		if err != nil {
+			return host{}, err
+		}
+		h.deps = deps
 	}
 	sort.Slice(h.deps, func(i, j int) bool { return h.deps[i].Path < h.deps[j].Path })
 	for _, s := range bi.Settings {
@@ -142,6 +153,88 @@ func (h host) goMod(pins map[string]string) string {
 		}
 	}
 	return b.String()
+}
+
+// mainModuleDeps reads the requirements and replacements of module
+// mainPath from its go.mod, found in the working directory or above it.
+func mainModuleDeps(mainPath string) ([]module, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return nil, fmt.Errorf("compile: this binary records no dependencies and the working directory is unknown: %w", err)
+	}
+	for {
+		data, err := os.ReadFile(filepath.Join(dir, "go.mod"))
+		if err == nil && modulePath(string(data)) == mainPath {
+			reqs, reps := requirements(string(data)), replacements(string(data), dir)
+			var out []module
+			for p, v := range reqs {
+				m := module{Path: p, Version: v}
+				if r, ok := reps[p]; ok {
+					m.RepPath, m.RepVersion = r[0], r[1]
+				}
+				out = append(out, m)
+			}
+			return out, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return nil, fmt.Errorf("compile: this binary (a test?) records no dependencies and the go.mod of %s is not in the working directory or above it", mainPath)
+		}
+		dir = parent
+	}
+}
+
+// modulePath is the module line of a go.mod.
+func modulePath(gomod string) string {
+	for _, line := range strings.Split(gomod, "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "module" {
+			return strings.Trim(f[1], `"`)
+		}
+	}
+	return ""
+}
+
+// replacements parses the replace directives of a go.mod in dir: module
+// path -> {new path or absolute directory, version or ""}.
+func replacements(gomod, dir string) map[string][2]string {
+	out := map[string][2]string{}
+	inBlock := false
+	for _, line := range strings.Split(gomod, "\n") {
+		line = strings.TrimSpace(line)
+		if i := strings.Index(line, "//"); i >= 0 {
+			line = strings.TrimSpace(line[:i])
+		}
+		switch {
+		case line == "replace (":
+			inBlock = true
+			continue
+		case inBlock && line == ")":
+			inBlock = false
+			continue
+		case strings.HasPrefix(line, "replace "):
+			line = strings.TrimSpace(strings.TrimPrefix(line, "replace "))
+		case !inBlock:
+			continue
+		}
+		from, to, ok := strings.Cut(line, "=>")
+		if !ok {
+			continue
+		}
+		ff, tf := strings.Fields(from), strings.Fields(to)
+		if len(ff) == 0 || len(tf) == 0 {
+			continue
+		}
+		if len(tf) == 1 {
+			p := tf[0]
+			if !filepath.IsAbs(p) {
+				p = filepath.Join(dir, p)
+			}
+			out[ff[0]] = [2]string{p, ""}
+		} else {
+			out[ff[0]] = [2]string{tf[0], tf[1]}
+		}
+	}
+	return out
 }
 
 // requirements parses the require lines of a go.mod (as the go command
