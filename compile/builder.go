@@ -189,17 +189,39 @@ func (b *Builder) Compile(ctx context.Context, src string, progress Progress) (*
 			notes = append(notes, fmt.Sprintf("%s.%s is not available to compiled code", name, sk))
 		}
 	}
-	key := b.key("cell", src, shimSources(shims))
-	pkg := genModule + "/cell_" + key[:16]
-	a := &Artifact{Key: key, Package: pkg, Defined: plan.decls, Main: plan.hasMain, Notes: notes}
+	// The files are generated with a placeholder for the package path,
+	// which the content key decides: the key covers what is built, not
+	// only the cell, so a change in the generator is a change of key.
+	const placeholder = "gompi/cell_KEYKEYKEYKEYKEYK"
 	files := map[string]string{
-		path.Base(pkg) + "/cell.go":          plan.cellSource(shimPaths, names),
-		path.Base(pkg) + "/gompi_exports.go": plan.exportsSource(pkg, shims),
+		path.Base(placeholder) + "/cell.go":          plan.cellSource(shimPaths, names),
+		path.Base(placeholder) + "/gompi_exports.go": plan.exportsSource(placeholder, shims),
 	}
 	for _, s := range shims {
 		files[strings.TrimPrefix(s.path, genModule+"/")+"/"+s.name+".go"] = s.src
 	}
-	return b.build(ctx, a, files, nil, progress)
+	key := b.key("cell", src, filesDigest(files))
+	pkg := genModule + "/cell_" + key[:16]
+	final := map[string]string{}
+	for name, content := range files {
+		final[strings.ReplaceAll(name, path.Base(placeholder), path.Base(pkg))] = strings.ReplaceAll(content, placeholder, pkg)
+	}
+	a := &Artifact{Key: key, Package: pkg, Defined: plan.decls, Main: plan.hasMain, Notes: notes}
+	return b.build(ctx, a, final, nil, progress)
+}
+
+// filesDigest is a stable text standing for generated files in a key.
+func filesDigest(files map[string]string) string {
+	names := make([]string, 0, len(files))
+	for n := range files {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	sum := sha256.New()
+	for _, n := range names {
+		fmt.Fprintf(sum, "%s\n%d\n%s", n, len(files[n]), files[n])
+	}
+	return hex.EncodeToString(sum.Sum(nil))
 }
 
 // Packages builds one plugin holding the packages at the given import
@@ -209,7 +231,7 @@ func (b *Builder) Compile(ctx context.Context, src string, progress Progress) (*
 func (b *Builder) Packages(ctx context.Context, paths []string, progress Progress) (*Artifact, error) {
 	paths = append([]string(nil), paths...)
 	sort.Strings(paths)
-	key := b.key("packages", strings.Join(paths, "\n"), "")
+	key := b.key("packages", strings.Join(paths, "\n"), packagesMain+extractMain)
 	pkg := genModule + "/pkgs_" + key[:16]
 	a := &Artifact{Key: key, Packages: paths}
 	files := map[string]string{
@@ -266,14 +288,6 @@ func main() {
 	}
 }
 `
-
-func shimSources(shims []*shim) string {
-	var b strings.Builder
-	for _, s := range shims {
-		b.WriteString(s.path + "\n" + s.src)
-	}
-	return b.String()
-}
 
 // key is the content key: what is built, the host it must match and the
 // pins that choose module versions.

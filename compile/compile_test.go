@@ -310,6 +310,8 @@ func TestMissingToolchain(t *testing.T) {
 // redefinedCell replaces Step and Grid of stencilCell, and declares what
 // must not cross from interpreted to compiled code.
 const redefinedCell = `
+import "github.com/montanaflynn/stats"
+
 func Step(u, v []float64) {
 	for i := range v {
 		v[i] = 42
@@ -325,6 +327,16 @@ type Shape interface{ Area() float64 }
 func Apply(s Shape) float64 { return s.Area() }
 
 func Describe(v any) string { return fmt.Sprintf("%v", v) }
+
+func Hello() { fmt.Println("hello from compiled code") }
+
+func Median(xs []float64) float64 {
+	m, err := stats.Median(xs)
+	if err != nil {
+		panic(err)
+	}
+	return m
+}
 `
 
 func TestRedefinition(t *testing.T) {
@@ -333,7 +345,7 @@ func TestRedefinition(t *testing.T) {
 	if first.Package == second.Package {
 		t.Fatalf("a changed cell must get a new package path, both are %s", first.Package)
 	}
-	s, _ := newSession(t)
+	s, out := newSession(t)
 	bind(t, s, first)
 	run(t, s, `old := &Grid{U: []float64{3, 4}, H: 1}`)
 	bind(t, s, second)
@@ -353,14 +365,18 @@ func TestRedefinition(t *testing.T) {
 	if got := run(t, s, `type P struct{ X, Y int }; Describe(P{1, 2})`); got != `"{1 2}"` {
 		t.Errorf("interpreted struct through any: %s", got)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	res := s.Execute(ctx, `type Sq struct{ A float64 }
+	if got := run(t, s, `type Sq struct{ A float64 }
 func (s Sq) Area() float64 { return s.A * s.A }
-Apply(Sq{2})`)
-	t.Logf("interpreted type as a compiled interface: data=%v err=%v", res.Data, res.Err)
-	if res.Err == nil && (res.Data == nil || res.Data["text/plain"] != "4") {
-		t.Errorf("interpreted type as compiled interface: neither 4 nor an error: %v", res.Data)
+Apply(Sq{2})`); got != "4" {
+		t.Errorf("interpreted type as a compiled interface: %s", got)
+	}
+	out.Reset()
+	run(t, s, `Hello()`)
+	if !strings.Contains(out.String(), "hello from compiled code") {
+		t.Errorf("compiled fmt.Println did not reach the cell's output: %q", out.String())
+	}
+	if got := run(t, s, `Median([]float64{5, 1, 3})`); got != "3" {
+		t.Errorf("compiled code using a third-party module: %s", got)
 	}
 	if got := run(t, s, `1 + 1`); got != "2" {
 		t.Errorf("session unusable afterwards: %s", got)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"go/ast"
 	"go/parser"
+	"go/printer"
 	"go/scanner"
 	"go/token"
 	"path"
@@ -44,14 +45,15 @@ func (d Decl) String() string {
 
 // cellPlan is what the builder learned from a cell's source.
 type cellPlan struct {
-	file    *ast.File
-	fset    *token.FileSet
-	body    string   // the source to compile, package clause removed
-	decls   []Decl   // what it defines, in source order
-	exports []export // what goes into the symbol table
-	imports []string // import paths, as written
-	auto    []string // import paths added for names used without an import
-	hasMain bool     // it declares func main (a script)
+	file     *ast.File
+	fset     *token.FileSet
+	body     string   // the source to compile, package clause removed
+	decls    []Decl   // what it defines, in source order
+	exports  []export // what goes into the symbol table
+	wrappers []string // interface wrapper declarations (see wrapper)
+	imports  []string // import paths, as written
+	auto     []string // import paths added for names used without an import
+	hasMain  bool     // it declares func main (a script)
 }
 
 // export is one entry of the generated symbol table.
@@ -137,6 +139,12 @@ func planCell(src string, shimNames map[string]string) (*cellPlan, error) {
 						decl.Note = "generic: not usable from cells"
 					} else {
 						p.exports = append(p.exports, export{name, "gompi_reflect.ValueOf((*" + name + ")(nil))", "type"})
+						if it, ok := s.Type.(*ast.InterfaceType); ok {
+							if w, ok := wrapper(fset, name, it); ok {
+								p.wrappers = append(p.wrappers, w)
+								p.exports = append(p.exports, export{"_" + name, "gompi_reflect.ValueOf((*gompiW_" + name + ")(nil))", "wrapper"})
+							}
+						}
 					}
 					p.decls = append(p.decls, decl)
 				case *ast.ValueSpec:
@@ -168,6 +176,81 @@ func planCell(src string, shimNames map[string]string) (*cellPlan, error) {
 		}
 	}
 	return p, nil
+}
+
+// wrapper generates the interface wrapper yaegi needs for interpreted
+// types to implement a compiled interface (what yaegi extract generates
+// as _pkg_Name): a struct of one function per method, which the
+// interpreter fills with the interpreted methods. Interfaces that embed
+// others or list type sets get none: an interpreted type cannot be used
+// as one of them (a clear error in the cell).
+func wrapper(fset *token.FileSet, name string, it *ast.InterfaceType) (string, bool) {
+	var fields, methods strings.Builder
+	for _, m := range it.Methods.List {
+		ft, ok := m.Type.(*ast.FuncType)
+		if !ok || len(m.Names) != 1 {
+			return "", false
+		}
+		mname := m.Names[0].Name
+		var params, args []string
+		n := 0
+		if ft.Params != nil {
+			for _, f := range ft.Params.List {
+				count := len(f.Names)
+				if count == 0 {
+					count = 1
+				}
+				typ := nodeString(fset, f.Type)
+				for i := 0; i < count; i++ {
+					a := "a" + strconv.Itoa(n)
+					n++
+					params = append(params, a+" "+typ)
+					if _, ok := f.Type.(*ast.Ellipsis); ok {
+						a += "..."
+					}
+					args = append(args, a)
+				}
+			}
+		}
+		res := ""
+		if ft.Results != nil && len(ft.Results.List) > 0 {
+			var rs []string
+			for _, f := range ft.Results.List {
+				typ := nodeString(fset, f.Type)
+				if len(f.Names) == 0 {
+					rs = append(rs, typ)
+				}
+				for _, n := range f.Names {
+					rs = append(rs, n.Name+" "+typ)
+				}
+			}
+			res = " " + rs[0]
+			if len(rs) > 1 || len(ft.Results.List[0].Names) > 0 {
+				res = " (" + strings.Join(rs, ", ") + ")"
+			}
+		}
+		sig := "(" + strings.Join(params, ", ") + ")" + res
+		ret := ""
+		if ft.Results != nil && len(ft.Results.List) > 0 {
+			ret = "return "
+		}
+		fmt.Fprintf(&fields, "\tW%s func%s\n", mname, sig)
+		guard := ""
+		if mname == "String" && res == " string" {
+			guard = "\tif W.WString == nil {\n\t\treturn \"\"\n\t}\n"
+		}
+		fmt.Fprintf(&methods, "func (W gompiW_%s) %s%s {\n%s\t%sW.W%s(%s)\n}\n\n", name, mname, sig, guard, ret, mname, strings.Join(args, ", "))
+	}
+	return fmt.Sprintf("// gompiW_%s lets interpreted types implement %s.\ntype gompiW_%s struct {\n\tIValue any\n%s}\n\n%s", name, name, name, fields.String(), methods.String()), true
+}
+
+// nodeString prints an AST node as Go source.
+func nodeString(fset *token.FileSet, n ast.Node) string {
+	var b strings.Builder
+	if err := printer.Fprint(&b, fset, n); err != nil {
+		return "any"
+	}
+	return b.String()
 }
 
 // recvName is the receiver's type name: T for (t *T) or (t T[K]).
@@ -382,6 +465,13 @@ func (p *cellPlan) cellSource(shimPaths map[string]string, shimNames map[string]
 	}
 	b.WriteString("\n//line " + cellFile + ":1:1\n")
 	b.WriteString(body)
+	if len(p.wrappers) > 0 {
+		// In this file: the method signatures use the cell's imports.
+		b.WriteString("\n\n//line gompi_wrappers.go:1:1\n")
+		for _, w := range p.wrappers {
+			b.WriteString(w)
+		}
+	}
 	b.WriteString("\n")
 	return b.String()
 }

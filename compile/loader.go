@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"go/parser"
+	"go/token"
 	"os"
 	"path"
 	"plugin"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -104,12 +107,18 @@ func (l *Loader) plugin(a *Artifact) (*plugin.Plugin, error) {
 	return p, nil
 }
 
-// Bind loads a %%compile cell's artifact into a session: its package is
-// added (session.Use) and its names are declared in the cells' scope by
-// the names the cell gave them (var Step = …, type Grid = …), replacing
-// earlier definitions for later cells. Variables are copied at this point:
-// later assignments in compiled code and in cells do not see each other
-// (slices, maps and pointers share what they point to).
+// Bind loads an artifact into a session. Its package is added
+// (session.Use); for a %%compile cell, its names are then declared in the
+// cells' scope by the names the cell gave them (var Step = …, type Grid =
+// …), replacing earlier definitions for later cells. Variables are copied
+// at this point: later assignments in compiled code and in cells do not
+// see each other (slices, maps and pointers share what they point to).
+// Third-party packages are imported by the cells themselves.
+//
+// Bind also points the process's os.Stdout and os.Stderr at the session's
+// capture pipes: compiled code prints through them, and the interpreter
+// cannot rebind them for it. The kernel keeps its own writers (taken at
+// start), so only cell output goes there.
 func (l *Loader) Bind(ctx context.Context, s *session.Session, a *Artifact, shims interp.Exports) error {
 	x, err := l.Open(a, shims)
 	if err != nil {
@@ -118,13 +127,35 @@ func (l *Loader) Bind(ctx context.Context, s *session.Session, a *Artifact, shim
 	if err := s.Use(x); err != nil {
 		return err
 	}
+	os.Stdout, os.Stderr = s.Stdio()
 	if a.Package == "" {
-		return nil // third-party packages are imported by the cells themselves
+		return nil
 	}
 	if res := s.Execute(ctx, a.binding()); res.Err != nil {
 		return fmt.Errorf("compile: declaring the compiled names in the session: %s: %s", res.Err.Name, res.Err.Value)
 	}
 	return nil
+}
+
+// MissingImports returns the import paths of a cell's leading imports that
+// the session cannot import (has is session.HasPackage): third-party
+// packages to build with Builder.Packages before the cell runs. Paths
+// without a dot in their first element (standard or kernel packages) are
+// never returned.
+func MissingImports(code string, has func(string) bool) []string {
+	f, err := parser.ParseFile(token.NewFileSet(), "", "package p;"+code, parser.ImportsOnly)
+	if err != nil && f == nil {
+		return nil
+	}
+	var out []string
+	for _, im := range f.Imports {
+		p, err := strconv.Unquote(im.Path.Value)
+		if err != nil || !strings.Contains(strings.Split(p, "/")[0], ".") || has(p) {
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
 }
 
 // Main returns a script's func main from its loaded symbols.

@@ -2,6 +2,7 @@ package session
 
 import (
 	"fmt"
+	"os"
 	"path"
 
 	"github.com/traefik/yaegi/interp"
@@ -59,4 +60,13 @@ func (s *Session) HasPackage(ipath string) bool {
 		_, ok = stdlib.Symbols[ipath+"/"+path.Base(ipath)]
 	}
 	return ok
+}
+
+// Stdio returns the write ends of the pipes that capture the cells'
+// standard output and error. Compiled code (a plugin) writes to the
+// process's os.Stdout and os.Stderr, which the interpreter cannot rebind
+// for it; the kernel points those at these files so that what compiled
+// code prints reaches the cell's output like what interpreted code prints.
+func (s *Session) Stdio() (stdout, stderr *os.File) {
+	return s.out.w, s.errs.w
 }
