@@ -204,7 +204,7 @@ func (b *Builder) Compile(ctx context.Context, src string, progress Progress) (*
 	pkg := genModule + "/cell_" + key[:16]
 	final := map[string]string{}
 	for name, content := range files {
-		final[strings.ReplaceAll(name, path.Base(placeholder), path.Base(pkg))] = strings.ReplaceAll(content, placeholder, pkg)
+		final[strings.ReplaceAll(name, path.Base(placeholder), path.Base(pkg))] = strings.ReplaceAll(content, path.Base(placeholder), path.Base(pkg))
 	}
 	a := &Artifact{Key: key, Package: pkg, Defined: plan.decls, Main: plan.hasMain, Notes: notes}
 	return b.build(ctx, a, final, nil, progress)
@@ -290,10 +290,13 @@ func main() {
 `
 
 // key is the content key: what is built, the host it must match and the
-// pins that choose module versions.
+// pins that choose module versions. The version in it changes whenever
+// the way files are built changes in a way the generated files do not
+// show (work directory, placeholder substitution), so that stale cached
+// plugins are not reused.
 func (b *Builder) key(kind, src, extra string) string {
 	sum := sha256.New()
-	fmt.Fprintf(sum, "gompi-kernel plugin v1\n%s\n%s\n", kind, b.host.fingerprint())
+	fmt.Fprintf(sum, "gompi-kernel plugin v3\n%s\n%s\n", kind, b.host.fingerprint())
 	b.mu.Lock()
 	pins := make([]string, 0, len(b.pins))
 	for m, v := range b.pins {
@@ -333,11 +336,11 @@ func (b *Builder) build(ctx context.Context, a *Artifact, files map[string]strin
 	if err := os.MkdirAll(plugins, 0o755); err != nil {
 		return nil, fmt.Errorf("compile: cache: %w", err)
 	}
-	work, err := os.MkdirTemp(b.opts.CacheDir, "build-")
+	work, unlock, err := b.workDir()
 	if err != nil {
-		return nil, fmt.Errorf("compile: work directory: %w", err)
+		return nil, err
 	}
-	defer os.RemoveAll(work)
+	defer unlock()
 	b.mu.Lock()
 	pins := make(map[string]string, len(b.pins))
 	for k, v := range b.pins {
@@ -345,10 +348,6 @@ func (b *Builder) build(ctx context.Context, a *Artifact, files map[string]strin
 	}
 	b.mu.Unlock()
 	files["go.mod"] = b.host.goMod(pins)
-	sumFile := filepath.Join(b.opts.CacheDir, "go.sum")
-	if sums, err := os.ReadFile(sumFile); err == nil {
-		files["go.sum"] = string(sums)
-	}
 	for name, content := range files {
 		p := filepath.Join(work, filepath.FromSlash(name))
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
@@ -414,15 +413,14 @@ func (b *Builder) build(ctx context.Context, a *Artifact, files map[string]strin
 	}
 	a.Plugin = data
 	b.opts.Log.Info("plugin built", "key", a.Key[:16], "seconds", time.Since(start).Seconds(), "bytes", len(data))
-	if err := b.store(a, filepath.Join(work, "go.sum"), sumFile); err != nil {
+	if err := b.store(a); err != nil {
 		b.opts.Log.Warn("plugin cache not updated", "err", err)
 	}
 	return a, nil
 }
 
-// store puts a built artifact in the cache and keeps the go.sum lines the
-// build added for the next one.
-func (b *Builder) store(a *Artifact, newSum, sumFile string) error {
+// store puts a built artifact in the cache.
+func (b *Builder) store(a *Artifact) error {
 	plugins := filepath.Join(b.opts.CacheDir, "plugins")
 	meta, err := json.Marshal(a)
 	if err != nil {
@@ -431,26 +429,49 @@ func (b *Builder) store(a *Artifact, newSum, sumFile string) error {
 	if err := writeAtomic(filepath.Join(plugins, a.Key+".so"), a.Plugin); err != nil {
 		return err
 	}
-	if err := writeAtomic(filepath.Join(plugins, a.Key+".json"), meta); err != nil {
-		return err
+	return writeAtomic(filepath.Join(plugins, a.Key+".json"), meta)
+}
+
+// workDir returns the generated module's directory, emptied but for its
+// go.sum, and locked against other processes sharing the cache.
+//
+// It is the same directory for every build on purpose: compiled export
+// data records source file names, and the runtime accepts a package in
+// two plugins (a shim both import) only if its hash, export data
+// included, is identical. A fresh directory per build would make the
+// second plugin fail to load.
+func (b *Builder) workDir() (string, func(), error) {
+	work := filepath.Join(b.opts.CacheDir, "module")
+	if err := os.MkdirAll(work, 0o755); err != nil {
+		return "", nil, fmt.Errorf("compile: work directory: %w", err)
 	}
-	added, err := os.ReadFile(newSum)
+	lock, err := os.OpenFile(filepath.Join(b.opts.CacheDir, "module.lock"), os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
-		return nil // nothing needed hashing
+		return "", nil, fmt.Errorf("compile: lock: %w", err)
 	}
-	old, _ := os.ReadFile(sumFile)
-	lines := map[string]bool{}
-	for _, l := range strings.Split(string(old)+"\n"+string(added), "\n") {
-		if strings.TrimSpace(l) != "" {
-			lines[l] = true
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		lock.Close()
+		return "", nil, fmt.Errorf("compile: lock: %w", err)
+	}
+	unlock := func() {
+		_ = syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
+		lock.Close()
+	}
+	entries, err := os.ReadDir(work)
+	if err != nil {
+		unlock()
+		return "", nil, fmt.Errorf("compile: work directory: %w", err)
+	}
+	for _, e := range entries {
+		if e.Name() == "go.sum" {
+			continue // keeps the hashes earlier builds verified
+		}
+		if err := os.RemoveAll(filepath.Join(work, e.Name())); err != nil {
+			unlock()
+			return "", nil, fmt.Errorf("compile: clean work directory: %w", err)
 		}
 	}
-	all := make([]string, 0, len(lines))
-	for l := range lines {
-		all = append(all, l)
-	}
-	sort.Strings(all)
-	return writeAtomic(sumFile, []byte(strings.Join(all, "\n")+"\n"))
+	return work, unlock, nil
 }
 
 func writeAtomic(name string, data []byte) error {

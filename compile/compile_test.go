@@ -210,6 +210,9 @@ func fibI(n int) int {
 func TestCompiledCell(t *testing.T) {
 	setup(t)
 	a := build(t, stencilCell)
+	if base := a.Package[strings.LastIndex(a.Package, "/")+1:]; !strings.HasPrefix(base, "cell_") || len(base) != 21 {
+		t.Errorf("package path %s", a.Package)
+	}
 	want := "compiled: func Step, func fib, type Grid, method Grid.Norm, method Grid.Len, const N, const Scale, var Calls, func Total, func Show"
 	if got := a.Summary(); got != want {
 		t.Errorf("Summary:\n got %s\nwant %s", got, want)
@@ -309,7 +312,8 @@ func TestMissingToolchain(t *testing.T) {
 
 // redefinedCell replaces Step and Grid of stencilCell, and declares what
 // must not cross from interpreted to compiled code.
-const redefinedCell = `
+const redefinedCell = `package main
+
 import "github.com/montanaflynn/stats"
 
 func Step(u, v []float64) {
@@ -329,6 +333,10 @@ func Apply(s Shape) float64 { return s.Area() }
 func Describe(v any) string { return fmt.Sprintf("%v", v) }
 
 func Hello() { fmt.Println("hello from compiled code") }
+
+func Boom() { panic("boom in compiled code") }
+
+func main() { fmt.Println("script main on rank", mpi.Rank()) }
 
 func Median(xs []float64) float64 {
 	m, err := stats.Median(xs)
@@ -377,6 +385,32 @@ Apply(Sq{2})`); got != "4" {
 	}
 	if got := run(t, s, `Median([]float64{5, 1, 3})`); got != "3" {
 		t.Errorf("compiled code using a third-party module: %s", got)
+	}
+	// A panic in compiled code is the cell's error, not the end of the rank.
+	res := s.Execute(context.Background(), `Boom()`)
+	if res.Err == nil || !strings.Contains(res.Err.Value, "boom in compiled code") {
+		t.Errorf("panic in compiled code: %+v", res.Err)
+	}
+	// An interpreted value of the wrong type is a compile error in the cell.
+	res = s.Execute(context.Background(), `Apply(P{1, 2})`)
+	if res.Err == nil || res.Err.Name != "CompileError" {
+		t.Errorf("P lacks Area: want a CompileError, got %+v", res.Err)
+	} else {
+		t.Logf("user sees: %s: %s", res.Err.Name, res.Err.Value)
+	}
+	// Script mode: the loaded plugin's func main.
+	x, err := loader.Open(second, kernelX)
+	if err != nil {
+		t.Fatal(err)
+	}
+	main, ok := Main(second, x)
+	if !ok || !second.Main {
+		t.Fatalf("Main: %v %v", ok, second.Main)
+	}
+	out.Reset()
+	main()
+	if !strings.Contains(out.String(), "script main on rank 0") {
+		t.Errorf("script main's output: %q", out.String())
 	}
 	if got := run(t, s, `1 + 1`); got != "2" {
 		t.Errorf("session unusable afterwards: %s", got)
