@@ -51,6 +51,7 @@ type Builder struct {
 
 	mu      sync.Mutex
 	pins    map[string]string // module path -> version, from %go get
+	local   map[string]string // module path -> directory, from %go replace
 	goOK    bool              // the toolchain was checked and matches
 	goRuns  int               // go commands started, for tests and logs
 	working sync.Mutex        // one build at a time: builds share go.sum
@@ -148,7 +149,7 @@ func NewBuilder(opts Options) (*Builder, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Builder{opts: opts, host: h, pins: map[string]string{}}, nil
+	return &Builder{opts: opts, host: h, pins: map[string]string{}, local: map[string]string{}}, nil
 }
 
 // GoRuns is the number of go commands the Builder started: a build served
@@ -302,8 +303,18 @@ func (b *Builder) key(kind, src, extra string) string {
 	for m, v := range b.pins {
 		pins = append(pins, m+"@"+v)
 	}
+	locals := make([]string, 0, len(b.local))
+	for m, dir := range b.local {
+		locals = append(locals, m+"=>"+dir)
+	}
 	b.mu.Unlock()
 	sort.Strings(pins)
+	sort.Strings(locals)
+	for _, l := range locals {
+		// The directory's content, so that an edit is a new build.
+		m, dir, _ := strings.Cut(l, "=>")
+		fmt.Fprintf(sum, "local %s %s %s\n", m, dir, dirDigest(dir))
+	}
 	fmt.Fprintf(sum, "%q\n%d\n%s\n%s", pins, len(src), src, extra)
 	return hex.EncodeToString(sum.Sum(nil))
 }
@@ -347,7 +358,13 @@ func (b *Builder) build(ctx context.Context, a *Artifact, files map[string]strin
 		pins[k] = v
 	}
 	b.mu.Unlock()
-	files["go.mod"] = b.host.goMod(pins)
+	b.mu.Lock()
+	local := make(map[string]string, len(b.local))
+	for k, v := range b.local {
+		local[k] = v
+	}
+	b.mu.Unlock()
+	files["go.mod"] = b.host.goMod(pins, local)
 	for name, content := range files {
 		p := filepath.Join(work, filepath.FromSlash(name))
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
@@ -680,4 +697,57 @@ func (b *Builder) Get(ctx context.Context, spec string) (string, error) {
 	b.pins[mod] = info.Version
 	b.mu.Unlock()
 	return info.Version, nil
+}
+
+// Replace makes module path resolve to a local directory (%go replace
+// example.com/mylib => ./mylib): a package developed beside the notebook.
+// Builds include the directory's content in their key, so an edit makes a
+// new build. A package loaded once stays loaded in a process, though: a
+// changed version of it loads after a kernel restart (see README).
+func (b *Builder) Replace(module, dir string) error {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return fmt.Errorf("%%go replace %s => %s: %w", module, dir, err)
+	}
+	data, err := os.ReadFile(filepath.Join(abs, "go.mod"))
+	if err != nil {
+		return fmt.Errorf("%%go replace %s => %s: not a module directory: %w", module, dir, err)
+	}
+	if got := modulePath(string(data)); got != module {
+		return fmt.Errorf("%%go replace %s => %s: the go.mod there declares module %q", module, dir, got)
+	}
+	if d, ok := b.host.dep(module); ok {
+		return &ConflictError{Module: module, Kernel: d.Version, Wanted: "the directory " + abs, By: "%go replace"}
+	}
+	b.mu.Lock()
+	b.local[module] = abs
+	delete(b.pins, module)
+	b.mu.Unlock()
+	return nil
+}
+
+// dirDigest hashes the Go sources and go.mod under dir (not hidden
+// directories or testdata), with their paths.
+func dirDigest(dir string) string {
+	sum := sha256.New()
+	_ = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return nil
+		}
+		name := d.Name()
+		if d.IsDir() {
+			if p != dir && (strings.HasPrefix(name, ".") || strings.HasPrefix(name, "_") || name == "testdata") {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if strings.HasSuffix(name, ".go") || name == "go.mod" || name == "go.sum" {
+			if data, err := os.ReadFile(p); err == nil {
+				fmt.Fprintf(sum, "%s\n%d\n", p, len(data))
+				sum.Write(data)
+			}
+		}
+		return nil
+	})
+	return hex.EncodeToString(sum.Sum(nil))
 }

@@ -479,8 +479,9 @@ func TestThirdPartyModule(t *testing.T) {
 	}
 	s, _ := newSession(t)
 	const pkg = "github.com/montanaflynn/stats"
-	if s.HasPackage(pkg) {
-		t.Fatal("stats is compiled in already?")
+	cellCode := "import (\n\t\"fmt\"\n\t\"gompi/mpi\"\n\t\"" + pkg + "\"\n)\nx := 1"
+	if got := MissingImports(cellCode, s.HasPackage); len(got) != 1 || got[0] != pkg {
+		t.Fatalf("MissingImports before loading: %v", got)
 	}
 	start := time.Now()
 	a, err := b.Packages(ctx, []string{pkg}, nil)
@@ -495,10 +496,57 @@ func TestThirdPartyModule(t *testing.T) {
 	if err := s.Use(x); err != nil {
 		t.Fatal(err)
 	}
+	if got := MissingImports(cellCode, s.HasPackage); len(got) != 0 {
+		t.Errorf("MissingImports after loading: %v", got)
+	}
 	if got := run(t, s, "import \"github.com/montanaflynn/stats\"\nm, _ := stats.Mean([]float64{1, 2, 3, 6}); m"); got != "3" {
 		t.Errorf("stats.Mean = %s", got)
 	}
 	if got := run(t, s, `sum, _ := stats.Float64Data{1, 2, 3}.Sum(); sum`); got != "6" {
 		t.Errorf("method of a third-party type: %s", got)
+	}
+}
+
+func TestLocalModule(t *testing.T) {
+	setup(t)
+	dir := t.TempDir()
+	files := map[string]string{
+		"go.mod":   "module example.com/mylib\n\ngo 1.22\n",
+		"mylib.go": "// Package mylib is developed beside a notebook.\npackage mylib\n\nfunc Twice(x int) int { return 2 * x }\n",
+	}
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := NewBuilder(Options{CacheDir: shared.opts.CacheDir, Shims: kernelX})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Replace("example.com/other", dir); err == nil || !strings.Contains(err.Error(), `declares module "example.com/mylib"`) {
+		t.Errorf("Replace with the wrong module path: %v", err)
+	}
+	if err := b.Replace("example.com/mylib", dir); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	a, err := b.Compile(ctx, "import \"example.com/mylib\"\n\nfunc Quad(x int) int { return mylib.Twice(mylib.Twice(x)) }\n", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := newSession(t)
+	bind(t, s, a)
+	if got := run(t, s, `Quad(3)`); got != "12" {
+		t.Errorf("Quad(3) = %s", got)
+	}
+	// An edit of the library is a new build (a new key).
+	src := "import \"example.com/mylib\"\n\nfunc Quad(x int) int { return mylib.Twice(mylib.Twice(x)) }\n"
+	before := b.key("cell", src, "")
+	if err := os.WriteFile(filepath.Join(dir, "mylib.go"), []byte("package mylib\n\nfunc Twice(x int) int { return x + x }\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if b.key("cell", src, "") == before {
+		t.Error("an edit of a replaced module's source does not change the key")
 	}
 }

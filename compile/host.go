@@ -117,8 +117,8 @@ func (h host) fingerprint() string {
 // goMod is the go.mod of a generated module: every module of the host
 // required at the host's exact version (so that the go command cannot
 // pick another version of a package the plugin shares with the host),
-// plus the user's pins.
-func (h host) goMod(pins map[string]string) string {
+// plus the user's pins and local replacements.
+func (h host) goMod(pins, local map[string]string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "module %s\n\ngo %s\n\nrequire (\n", genModule, h.goDirective())
 	seen := map[string]bool{}
@@ -136,11 +136,28 @@ func (h host) goMod(pins map[string]string) string {
 			paths = append(paths, p)
 		}
 	}
+	for p := range local {
+		if !seen[p] {
+			paths = append(paths, p)
+		}
+	}
 	sort.Strings(paths)
 	for _, p := range paths {
-		fmt.Fprintf(&b, "\t%s %s\n", p, pins[p])
+		v, ok := pins[p]
+		if _, isLocal := local[p]; isLocal || !ok {
+			v = "v0.0.0-00010101000000-000000000000" // the replacement decides
+		}
+		fmt.Fprintf(&b, "\t%s %s\n", p, v)
 	}
 	b.WriteString(")\n")
+	dirs := make([]string, 0, len(local))
+	for p := range local {
+		dirs = append(dirs, p)
+	}
+	sort.Strings(dirs)
+	for _, p := range dirs {
+		fmt.Fprintf(&b, "replace %s => %s\n", p, local[p])
+	}
 	for _, d := range h.deps {
 		switch {
 		case d.RepPath == "":
