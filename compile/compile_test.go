@@ -78,15 +78,40 @@ func setup(t *testing.T) {
 	}
 }
 
-func newSession(t *testing.T) (*session.Session, *bytes.Buffer) {
+// output is what a session's cells wrote; the session writes from its
+// own goroutines.
+type output struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (o *output) Write(p []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.buf.Write(p)
+}
+
+func (o *output) String() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.buf.String()
+}
+
+func (o *output) Reset() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.buf.Reset()
+}
+
+func newSession(t *testing.T) (*session.Session, *output) {
 	t.Helper()
-	var out bytes.Buffer
-	s, err := session.New(session.Options{Exports: kernelX, PreImport: []string{"gompi/mpi", "gompi/display"}, Stdout: &out, Stderr: &out})
+	out := &output{}
+	s, err := session.New(session.Options{Exports: kernelX, PreImport: []string{"gompi/mpi", "gompi/display"}, Stdout: out, Stderr: out})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
-	return s, &out
+	return s, out
 }
 
 func run(t *testing.T, s *session.Session, code string) string {
@@ -409,6 +434,7 @@ Apply(Sq{2})`); got != "4" {
 	}
 	out.Reset()
 	main()
+	run(t, s, "") // a cell's end delivers all output written before it
 	if !strings.Contains(out.String(), "script main on rank 0") {
 		t.Errorf("script main's output: %q", out.String())
 	}
