@@ -164,7 +164,10 @@ func bind(t *testing.T, s *session.Session, a *Artifact) {
 	}
 }
 
-const stencilCell = `import "math"
+const stencilCell = `import (
+	"math"
+	"sync/atomic"
+)
 
 // Step is one sweep of a 1-D three-point stencil.
 func Step(u, v []float64) {
@@ -216,6 +219,21 @@ func Total(u []float64) float64 {
 }
 
 func Show(x float64) { display.Markdown(fmt.Sprintf("**total** %g on %d ranks", x, mpi.Size())) }
+
+var spinState int32 // 1 while Spin runs, 2 once it returned
+
+// Spin loops on mpi.Barrier until the kernel's MPI refuses (an interrupt).
+func Spin() (int, error) {
+	atomic.StoreInt32(&spinState, 1)
+	defer atomic.StoreInt32(&spinState, 2)
+	for i := 0; ; i++ {
+		if err := mpi.Barrier(); err != nil {
+			return i, err
+		}
+	}
+}
+
+func SpinState() int32 { return atomic.LoadInt32(&spinState) }
 `
 
 const stencilInterpreted = `
@@ -238,7 +256,7 @@ func TestCompiledCell(t *testing.T) {
 	if base := a.Package[strings.LastIndex(a.Package, "/")+1:]; !strings.HasPrefix(base, "cell_") || len(base) != 21 {
 		t.Errorf("package path %s", a.Package)
 	}
-	want := "compiled: func Step, func fib, type Grid, method Grid.Norm, method Grid.Len, const N, const Scale, var Calls, func Total, func Show"
+	want := "compiled: func Step, func fib, type Grid, method Grid.Norm, method Grid.Len, const N, const Scale, var Calls, func Total, func Show, var spinState, func Spin, func SpinState"
 	if got := a.Summary(); got != want {
 		t.Errorf("Summary:\n got %s\nwant %s", got, want)
 	}
@@ -276,6 +294,40 @@ Step(u, v1); StepI(u, v2)`)
 	}
 	shown.mu.Unlock()
 	_ = out
+}
+
+// TestInterruptCompiledMPI interrupts a compiled loop that calls
+// mpi.Barrier: the kernel's MPI (bound to the cell's context, as the rank
+// engine binds it) refuses once the cell is interrupted, so the compiled
+// loop ends instead of running on in the background.
+func TestInterruptCompiledMPI(t *testing.T) {
+	setup(t)
+	s, _ := newSession(t)
+	bind(t, s, build(t, stencilCell))
+	ctx, cancel := context.WithCancel(context.Background())
+	world.Bind(ctx)
+	defer func() {
+		world.Bind(context.Background())
+		if world.Dirty() {
+			if err := world.Renew(); err != nil {
+				t.Errorf("Renew: %v", err)
+			}
+		}
+	}()
+	time.AfterFunc(300*time.Millisecond, cancel)
+	start := time.Now()
+	res := s.Execute(ctx, `n, err := Spin()`)
+	if res.Err == nil || res.Err.Name != "Interrupted" {
+		t.Errorf("want Interrupted, got %+v", res.Err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for run(t, s, `SpinState()`) != "2" {
+		if time.Now().After(deadline) {
+			t.Fatal("the compiled loop still runs 5 s after the interrupt")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Logf("interrupted after %v; compiled loop ended", time.Since(start))
 }
 
 func TestCacheHit(t *testing.T) {
