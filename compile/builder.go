@@ -641,24 +641,51 @@ func (b *Builder) conflicts(ctx context.Context, work string, pins map[string]st
 		mods = append(mods, m)
 	}
 	sort.Strings(mods)
+	var found []*ConflictError
+	graph := ""
 	for _, m := range mods {
 		d, ok := b.host.dep(m)
 		if !ok || d.RepPath != "" || reqs[m] == d.Version {
 			continue
 		}
+		if graph == "" {
+			graph, _ = b.goCmd(ctx, work, "mod", "graph")
+		}
 		by := "a module this code uses"
-		if graph, err := b.goCmd(ctx, work, "mod", "graph"); err == nil {
-			for _, line := range strings.Split(graph, "\n") {
-				f := strings.Fields(line)
-				if len(f) == 2 && f[1] == m+"@"+reqs[m] && !strings.HasPrefix(f[0], genModule) {
-					by = f[0]
-					break
-				}
+		if v, pinned := pins[m]; pinned && v == reqs[m] {
+			by = "%go get " + m + "@" + v
+		}
+		for _, line := range strings.Split(graph, "\n") {
+			f := strings.Fields(line)
+			if len(f) == 2 && f[1] == m+"@"+reqs[m] && !strings.HasPrefix(f[0], genModule) {
+				by = f[0]
+				break
 			}
 		}
-		return &ConflictError{Module: m, Kernel: d.Version, Wanted: reqs[m], By: by}
+		found = append(found, &ConflictError{Module: m, Kernel: d.Version, Wanted: reqs[m], By: by})
 	}
-	return nil
+	if len(found) == 0 {
+		return nil
+	}
+	// Report the root: a conflict not caused by another raised module
+	// (x/sync raised because x/text was raised names x/text's).
+	raised := map[string]bool{}
+	for _, c := range found {
+		raised[c.Module] = true
+	}
+	root := found[0]
+	for _, c := range found {
+		if !raised[strings.Split(c.By, "@")[0]] {
+			root = c
+			break
+		}
+	}
+	for _, c := range found {
+		if c != root {
+			root.Also = append(root.Also, fmt.Sprintf("%s %s → %s", c.Module, c.Kernel, c.Wanted))
+		}
+	}
+	return root
 }
 
 // Get pins module@version for later builds (%go get): the version is

@@ -628,3 +628,49 @@ func TestLocalModule(t *testing.T) {
 		t.Error("an edit of a replaced module's source does not change the key")
 	}
 }
+
+// TestTransitiveConflict: a module the cell uses needs a newer version of
+// a module compiled into the kernel; the go command would raise it, and
+// the plugin would not load. The build says so, naming both versions and
+// who needs the newer one.
+func TestTransitiveConflict(t *testing.T) {
+	setup(t)
+	kernelText := ""
+	if d, ok := shared.host.dep("golang.org/x/text"); ok {
+		kernelText = d.Version
+	}
+	if kernelText != "v0.28.0" {
+		t.Skipf("the kernel's golang.org/x/text is %q; this test needs v0.28.0", kernelText)
+	}
+	dir := t.TempDir()
+	files := map[string]string{
+		"go.mod": "module example.com/needsnew\n\ngo 1.22\n\nrequire golang.org/x/text v0.29.0\n",
+		"lib.go": "package needsnew\n\nfunc One() int { return 1 }\n",
+		"go.sum": "",
+	}
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := NewBuilder(Options{CacheDir: shared.opts.CacheDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Replace("example.com/needsnew", dir); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	_, err = b.Compile(ctx, "import \"example.com/needsnew\"\n\nfunc Two() int { return 2 * needsnew.One() }\n", nil)
+	var ce *ConflictError
+	if !errors.As(err, &ce) {
+		t.Fatalf("want a ConflictError, got %v", err)
+	}
+	t.Logf("user sees: %v", err)
+	for _, want := range []string{"golang.org/x/text v0.29.0", "golang.org/x/text v0.28.0", "example.com/needsnew"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("message lacks %q", want)
+		}
+	}
+}

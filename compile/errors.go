@@ -64,16 +64,26 @@ type ConflictError struct {
 	Module string
 	Kernel string // the version compiled into the kernel
 	Wanted string // the version the build wanted
-	By     string // who wanted it: "%go get" or module@version that requires it
+	By     string // who wanted it: "%go get …" or module@version that requires it
+	// Also lists other kernel modules the same build raised with it
+	// ("golang.org/x/sync v0.16.0 → v0.17.0").
+	Also []string
 }
 
 func (e *ConflictError) Error() string {
-	msg := fmt.Sprintf("%s %s (wanted by %s) conflicts with %s %s compiled into the kernel: a plugin must use the kernel's version of every module it shares with it. Use %s (%%go get %s@%s)",
-		e.Module, e.Wanted, e.By, e.Module, e.Kernel, e.Kernel, e.Module, e.Kernel)
-	if !strings.HasPrefix(e.By, "%go get") {
-		msg += fmt.Sprintf(", or pin a version of %s that needs at most %s (%%go get module@version)", strings.Split(e.By, "@")[0], e.Kernel)
+	msg := fmt.Sprintf("%s %s (wanted by %s) conflicts with %s %s compiled into the kernel: a plugin must use the kernel's version of every module it shares with it. ",
+		e.Module, e.Wanted, e.By, e.Module, e.Kernel)
+	if strings.HasPrefix(e.By, "%go") {
+		msg += fmt.Sprintf("Use %s (%%go get %s@%s)", e.Kernel, e.Module, e.Kernel)
+	} else {
+		msg += fmt.Sprintf("Pin a version of %s that needs at most %s %s (%%go get %s@VERSION)",
+			strings.Split(e.By, "@")[0], e.Module, e.Kernel, strings.Split(e.By, "@")[0])
 	}
-	return msg + fmt.Sprintf(", or rebuild the kernel with %s %s", e.Module, e.Wanted)
+	msg += fmt.Sprintf(", or rebuild the kernel with %s %s", e.Module, e.Wanted)
+	if len(e.Also) > 0 {
+		msg += " (with it the build raised: " + strings.Join(e.Also, ", ") + ")"
+	}
+	return msg
 }
 
 // cellPos matches a compiler message at a position in the cell's file.
