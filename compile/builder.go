@@ -428,6 +428,7 @@ func (b *Builder) build(ctx context.Context, a *Artifact, files map[string]strin
 	if err != nil {
 		return nil, fmt.Errorf("compile: read plugin: %w", err)
 	}
+	_ = os.Remove(tmp) // the cache keeps its copy
 	a.Plugin = data
 	b.opts.Log.Info("plugin built", "key", a.Key[:16], "seconds", time.Since(start).Seconds(), "bytes", len(data))
 	if err := b.store(a); err != nil {
@@ -520,13 +521,20 @@ func (b *Builder) env() []string {
 	}
 	// -mod=mod also for the go list that generators run through go/build:
 	// imports resolve and go.sum fills as in the build itself.
-	flags := "-mod=mod"
+	// The user's other GOFLAGS stay (-modcacherw, -buildvcs, …); a -mod
+	// of theirs is replaced (a generated module has no vendor directory).
+	flags := []string{"-mod=mod"}
 	for _, kv := range env {
 		if strings.HasPrefix(kv, "GOFLAGS=") {
-			flags = strings.TrimSpace(kv[len("GOFLAGS="):] + " -mod=mod")
+			flags = flags[:1]
+			for _, f := range strings.Fields(kv[len("GOFLAGS="):]) {
+				if !strings.HasPrefix(f, "-mod=") && !strings.HasPrefix(f, "--mod=") {
+					flags = append(flags, f)
+				}
+			}
 		}
 	}
-	return append(env, "GOWORK=off", "CGO_ENABLED=1", "GOFLAGS="+flags)
+	return append(env, "GOWORK=off", "CGO_ENABLED=1", "GOFLAGS="+strings.Join(flags, " "))
 }
 
 // goCmd runs the go command in dir and returns its combined output. An

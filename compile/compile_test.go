@@ -17,6 +17,7 @@ import (
 	"github.com/gompi-kernel/gompi-kernel/kernel/display"
 	"github.com/gompi-kernel/gompi-kernel/kernel/session"
 	"github.com/gompi-kernel/gompi-kernel/mpi"
+	"github.com/gompi-kernel/gompi-kernel/registry"
 )
 
 // Plugin builds are slow on a shared machine (10 s and more cold), so the
@@ -62,8 +63,14 @@ func setup(t *testing.T) {
 		if setupErr != nil {
 			return
 		}
+		// Package mpi as the kernel gives it to cells: MPI and the
+		// registry API (pyMOR's ManageObject, GetObject, …) together.
+		pkg := world.Symbols()
+		for k, v := range registry.NewAPI(registry.New(), nil, nil, nil).Symbols() {
+			pkg[k] = v
+		}
 		kernelX = interp.Exports{
-			"gompi/mpi/mpi":         world.Symbols(),
+			"gompi/mpi/mpi":         pkg,
 			"gompi/display/display": display.New(shown).Symbols(),
 		}
 		cache := os.Getenv("GOMPI_TEST_CACHE")
@@ -234,6 +241,9 @@ func Spin() (int, error) {
 }
 
 func SpinState() int32 { return atomic.LoadInt32(&spinState) }
+
+// Keep puts x in the rank's object registry (the kernel's, through the shim).
+func Keep(x []float64) mpi.ObjectID { return mpi.ManageObject(x) }
 `
 
 const stencilInterpreted = `
@@ -256,7 +266,7 @@ func TestCompiledCell(t *testing.T) {
 	if base := a.Package[strings.LastIndex(a.Package, "/")+1:]; !strings.HasPrefix(base, "cell_") || len(base) != 21 {
 		t.Errorf("package path %s", a.Package)
 	}
-	want := "compiled: func Step, func fib, type Grid, method Grid.Norm, method Grid.Len, const N, const Scale, var Calls, func Total, func Show, var spinState, func Spin, func SpinState"
+	want := "compiled: func Step, func fib, type Grid, method Grid.Norm, method Grid.Len, const N, const Scale, var Calls, func Total, func Show, var spinState, func Spin, func SpinState, func Keep"
 	if got := a.Summary(); got != want {
 		t.Errorf("Summary:\n got %s\nwant %s", got, want)
 	}
@@ -286,6 +296,11 @@ Step(u, v1); StepI(u, v2)`)
 	}
 	if got := run(t, s, `Total([]float64{1, 2, 3.5})`); got != "6.5" {
 		t.Errorf("Total (compiled mpi.Allreduce) = %s", got)
+	}
+	// A kernel type comes back from compiled code as the shim's own
+	// declaration of it: a conversion makes it the cells' type again.
+	if got := run(t, s, `o, _ := mpi.GetObject(mpi.ObjectID(Keep([]float64{1, 2}))); o`); got != "[1 2]" {
+		t.Errorf("object managed by compiled code, got from a cell: %s", got)
 	}
 	run(t, s, `Show(6.5)`)
 	shown.mu.Lock()

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"go/ast"
 	"go/constant"
 	"path"
 	"reflect"
@@ -53,7 +54,7 @@ func newShim(host, name string, syms map[string]reflect.Value, mainModule string
 	var skipped []string
 	for _, n := range names {
 		v := syms[n]
-		if !v.IsValid() || !ast_IsExported(n) {
+		if !v.IsValid() || !exported(n) {
 			continue
 		}
 		g.err = nil
@@ -84,7 +85,7 @@ func newShim(host, name string, syms map[string]reflect.Value, mainModule string
 			fmt.Fprintf(&out, "var x_%s func%s\n\n// %s calls the kernel's %s.%s.\nfunc %s%s {\n\t%sx_%s(%s)\n}\n\n",
 				n, g.signature(t, false), n, name, n, n, sig, ret, n, strings.Join(call, ", "))
 			inject = append(inject, fmt.Sprintf("\t%q: &x_%s,\n", n, n))
-		case v.Type() == reflect.TypeOf(constant.MakeInt64(0)) || v.Type().Implements(reflect.TypeOf((*constant.Value)(nil)).Elem()):
+		case v.Type().Implements(reflect.TypeOf((*constant.Value)(nil)).Elem()):
 			c, _ := v.Interface().(constant.Value)
 			lit := constLiteral(c)
 			if lit == "" {
@@ -149,10 +150,8 @@ func trimInject(inject []string, n string) []string {
 	return inject
 }
 
-// ast_IsExported is go/ast.IsExported without the import cycle of names.
-func ast_IsExported(name string) bool { //nolint:revive // mirrors go/ast
-	return name != "" && strings.ToUpper(name[:1]) == name[:1] && name[0] != '_'
-}
+// exported reports whether a symbol name is exported (go/ast.IsExported).
+func exported(name string) bool { return ast.IsExported(name) }
 
 // shimGen renders reflect types as Go source inside a shim.
 type shimGen struct {
