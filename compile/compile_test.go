@@ -595,6 +595,9 @@ func TestThirdPartyModule(t *testing.T) {
 	if got := run(t, s, "import \"github.com/montanaflynn/stats\"\nm, _ := stats.Mean([]float64{1, 2, 3, 6}); m"); got != "3" {
 		t.Errorf("stats.Mean = %s", got)
 	}
+	if c := s.Complete("stats.Med", 9); !contains(c.Matches, "Median") {
+		t.Errorf("completion of stats.Med: %v", c.Matches)
+	}
 	if got := run(t, s, `sum, _ := stats.Float64Data{1, 2, 3}.Sum(); sum`); got != "6" {
 		t.Errorf("method of a third-party type: %s", got)
 	}
@@ -692,4 +695,13 @@ func TestTransitiveConflict(t *testing.T) {
 			t.Errorf("message lacks %q", want)
 		}
 	}
+}
+
+func contains(xs []string, x string) bool {
+	for _, y := range xs {
+		if y == x || strings.HasSuffix(y, "."+x) {
+			return true
+		}
+	}
+	return false
 }
