@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -704,4 +705,34 @@ func contains(xs []string, x string) bool {
 		}
 	}
 	return false
+}
+
+// TestInitPanics: compiled code that calls mpi while the plugin is being
+// opened (a package-level initializer) panics with an explanation, and the
+// rank survives with a clear error.
+func TestInitPanics(t *testing.T) {
+	setup(t)
+	// A shim of its own (one more symbol): identical shims are one package
+	// per process, already bound by the plugins of other tests.
+	x := interp.Exports{"gompi/mpi/mpi": map[string]reflect.Value{"TestOnly": reflect.ValueOf(func() int { return 7 })}}
+	for k, v := range kernelX["gompi/mpi/mpi"] {
+		x["gompi/mpi/mpi"][k] = v
+	}
+	b, err := NewBuilder(Options{CacheDir: shared.opts.CacheDir, Shims: x})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := b.Compile(context.Background(), "var Me = mpi.Rank()\n", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := newSession(t)
+	err = loader.Bind(context.Background(), s, ship(t, a), x)
+	if err == nil || !strings.Contains(err.Error(), "mpi.Rank was called while the compiled code was being loaded") {
+		t.Fatalf("want the explanation, got %v", err)
+	}
+	t.Logf("user sees: %v", err)
+	if got := run(t, s, `1 + 1`); got != "2" {
+		t.Errorf("session after a failed load: %s", got)
+	}
 }

@@ -95,7 +95,7 @@ func (l *Loader) plugin(a *Artifact) (*plugin.Plugin, error) {
 	if err := f.Close(); err != nil {
 		return nil, fmt.Errorf("compile: write plugin: %w", err)
 	}
-	p, err := plugin.Open(name)
+	p, err := openPlugin(name)
 	if err != nil {
 		msg := err.Error()
 		if strings.Contains(msg, "different version of package") {
@@ -105,6 +105,18 @@ func (l *Loader) plugin(a *Artifact) (*plugin.Plugin, error) {
 	}
 	l.open[a.Key] = p
 	return p, nil
+}
+
+// openPlugin is plugin.Open, with a panic of the plugin's initialization
+// (an init function, a package-level initializer) turned into an error:
+// the rank lives on; that plugin cannot be loaded again in this process.
+func openPlugin(name string) (p *plugin.Plugin, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("the compiled code panicked while it was loaded (in an init function or a package-level initializer): %v", r)
+		}
+	}()
+	return plugin.Open(name)
 }
 
 // Bind loads an artifact into a session. Its package is added

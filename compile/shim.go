@@ -82,8 +82,8 @@ func newShim(host, name string, syms map[string]reflect.Value, mainModule string
 			if t.NumOut() > 0 {
 				ret = "return "
 			}
-			fmt.Fprintf(&out, "var x_%s func%s\n\n// %s calls the kernel's %s.%s.\nfunc %s%s {\n\t%sx_%s(%s)\n}\n\n",
-				n, g.signature(t, false), n, name, n, n, sig, ret, n, strings.Join(call, ", "))
+			fmt.Fprintf(&out, "var x_%s func%s\n\n// %s calls the kernel's %s.%s.\nfunc %s%s {\n\tif x_%s == nil {\n\t\tpanic(unbound(%q))\n\t}\n\t%sx_%s(%s)\n}\n\n",
+				n, g.signature(t, false), n, name, n, n, sig, n, n, ret, n, strings.Join(call, ", "))
 			inject = append(inject, fmt.Sprintf("\t%q: &x_%s,\n", n, n))
 		case v.Type().Implements(reflect.TypeOf((*constant.Value)(nil)).Elem()):
 			c, _ := v.Interface().(constant.Value)
@@ -130,6 +130,8 @@ func newShim(host, name string, syms map[string]reflect.Value, mainModule string
 		b.WriteString(d)
 	}
 	b.WriteString(body.String())
+	fmt.Fprintf(&b, "// unbound explains a call before the kernel bound the shim: from a\n// package-level variable's initializer or an init function, which run\n// when the plugin is opened.\nfunc unbound(name string) string {\n\treturn %q + name + %q\n}\n\n",
+		name+".", " was called while the compiled code was being loaded (from a package-level var initializer or an init function), before the kernel connects "+name+": call it from a function instead")
 	b.WriteString("// GompiInject maps names to the variables the kernel sets.\nvar GompiInject = map[string]any{\n")
 	for _, l := range inject {
 		b.WriteString(l)
