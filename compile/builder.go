@@ -347,7 +347,7 @@ func (b *Builder) build(ctx context.Context, a *Artifact, files map[string]strin
 	if err := os.MkdirAll(plugins, 0o755); err != nil {
 		return nil, fmt.Errorf("compile: cache: %w", err)
 	}
-	work, unlock, err := b.workDir()
+	work, unlock, err := b.workDir(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -458,7 +458,7 @@ func (b *Builder) store(a *Artifact) error {
 // two plugins (a shim both import) only if its hash, export data
 // included, is identical. A fresh directory per build would make the
 // second plugin fail to load.
-func (b *Builder) workDir() (string, func(), error) {
+func (b *Builder) workDir(ctx context.Context) (string, func(), error) {
 	work := filepath.Join(b.opts.CacheDir, "module")
 	if err := os.MkdirAll(work, 0o755); err != nil {
 		return "", nil, fmt.Errorf("compile: work directory: %w", err)
@@ -467,9 +467,23 @@ func (b *Builder) workDir() (string, func(), error) {
 	if err != nil {
 		return "", nil, fmt.Errorf("compile: lock: %w", err)
 	}
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
-		lock.Close()
-		return "", nil, fmt.Errorf("compile: lock: %w", err)
+	// Another kernel sharing the cache may be building: wait for it, but
+	// let an interrupt end the wait.
+	for {
+		err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) {
+			lock.Close()
+			return "", nil, fmt.Errorf("compile: lock: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+			lock.Close()
+			return "", nil, fmt.Errorf("compile: build interrupted while another build held %s: %w", work, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
 	unlock := func() {
 		_ = syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
