@@ -183,7 +183,7 @@ func (b *Builder) Compile(ctx context.Context, src string, progress Progress) (*
 		if !ok || shimPaths[ip] != "" {
 			continue
 		}
-		s := newShim(ip, name, b.opts.Shims[ip+"/"+name], b.host.mainPath)
+		s := newShim(ip, name, usedSymbols(plan, ip, name, b.opts.Shims[ip+"/"+name]), b.host.mainPath)
 		shims = append(shims, s)
 		shimPaths[ip] = s.path
 		for _, sk := range s.skipped {

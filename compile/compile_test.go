@@ -722,7 +722,7 @@ func TestInitPanics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := b.Compile(context.Background(), "var Me = mpi.Rank()\n", nil)
+	a, err := b.Compile(context.Background(), "var Me = mpi.Rank() + mpi.TestOnly()\n", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"go/scanner"
 	"go/token"
 	"path"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -251,6 +252,35 @@ func nodeString(fset *token.FileSet, n ast.Node) string {
 		return "any"
 	}
 	return b.String()
+}
+
+// usedSymbols narrows a shim's symbols to those the cell names (pkg.Sym
+// selectors on the name it imports the package as): a shim of display
+// that only shows Markdown then imports nothing of gonum/plot, which a
+// cold build would otherwise compile for tens of seconds. A dot-import
+// keeps everything.
+func usedSymbols(p *cellPlan, ipath, name string, syms map[string]reflect.Value) map[string]reflect.Value {
+	local := name
+	for _, im := range p.file.Imports {
+		if v, _ := strconv.Unquote(im.Path.Value); v == ipath && im.Name != nil {
+			if im.Name.Name == "." {
+				return syms
+			}
+			local = im.Name.Name
+		}
+	}
+	used := map[string]reflect.Value{}
+	ast.Inspect(p.file, func(n ast.Node) bool {
+		if sel, ok := n.(*ast.SelectorExpr); ok {
+			if id, ok := sel.X.(*ast.Ident); ok && id.Name == local {
+				if v, ok := syms[sel.Sel.Name]; ok {
+					used[sel.Sel.Name] = v
+				}
+			}
+		}
+		return true
+	})
+	return used
 }
 
 // recvName is the receiver's type name: T for (t *T) or (t T[K]).
