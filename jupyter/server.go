@@ -7,12 +7,12 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 
-	"github.com/go-zeromq/zmq4"
 	"github.com/google/uuid"
+	zmq "github.com/pebbe/zmq4"
 )
 
 // Channel says which socket a message came in on, because the reply must go
@@ -71,27 +71,30 @@ var ErrClosed = errors.New("jupyter: server closed")
 // said allow_stdin=false: the frontend cannot answer, so asking would hang.
 var ErrStdinNotAllowed = errors.New("jupyter: frontend does not accept input requests (allow_stdin is false)")
 
-// sendTimeout bounds a ROUTER send. zmq4 blocks a send on a socket with no
-// connected peer until its timeout (5 minutes by default); a reply for a
-// frontend that has gone away should not stall the kernel that long.
-const sendTimeout = 10 * time.Second
-
 // Server owns the five sockets of one kernel. Create it with Listen, run it
 // with Serve, stop it with Close (or by cancelling Serve's context).
+//
+// Each libzmq socket is touched by exactly one goroutine, its owner (see
+// owned): replies and publishes from any goroutine are handed to it, so
+// publishes leave iopub in the order they were made, heartbeat echoes on
+// its own goroutine, and control is served while a shell request runs.
 type Server struct {
 	info    ConnectionInfo
+	opts    Options
 	log     *slog.Logger
 	signer  *Signer
+	replays *replayGuard
 	session string // this kernel's session id, in the header of every message it sends
 
-	socks  [5]zmq4.Socket // indexed by Channel
-	sendMu [5]sync.Mutex  // zmq4 sockets are not safe for concurrent Send
+	zctx      *zmq.Context // this server's own libzmq context: Close terminates it
+	socks     [5]*owned    // indexed by Channel
+	endpoints [5]string    // what each socket is bound to (ZMQ_LAST_ENDPOINT)
 
 	ctx     context.Context // cancelled by Close: Request.Context, Input
 	cancel  context.CancelFunc
 	closeMu sync.Mutex
 	closed  bool
-	bg      sync.WaitGroup // heartbeat and stdin goroutines
+	bg      sync.WaitGroup // owner goroutines and the stdin reader
 	serving atomic.Bool
 
 	inputMu sync.Mutex
@@ -103,10 +106,16 @@ type inputWaiter struct {
 	ch    chan string
 }
 
-// Listen binds all five sockets and starts the heartbeat echo (so the kernel
-// looks alive as soon as it is bound) and the stdin reader. Nothing on shell or
-// control is read until Serve. log may be nil (discard).
+// Listen binds all five sockets with the default Options and starts the
+// heartbeat echo (so the kernel looks alive as soon as it is bound) and the
+// stdin reader. Nothing on shell or control is handled until Serve. log may
+// be nil (discard).
 func Listen(info ConnectionInfo, log *slog.Logger) (*Server, error) {
+	return ListenWith(info, log, Options{})
+}
+
+// ListenWith is Listen with transport limits other than the defaults.
+func ListenWith(info ConnectionInfo, log *slog.Logger, opts Options) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -123,42 +132,117 @@ func Listen(info ConnectionInfo, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("jupyter: listen: %w", err)
 	}
+	opts = opts.withDefaults()
+	zctx, err := zmq.NewContext()
+	if err != nil {
+		return nil, fmt.Errorf("jupyter: listen: new zmq context: %w", err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
 		info:    info,
+		opts:    opts,
 		log:     log,
 		signer:  signer,
+		replays: newReplayGuard(opts.ReplayHistory),
 		session: uuid.NewString(),
+		zctx:    zctx,
 		ctx:     ctx,
 		cancel:  cancel,
 	}
-	// zmq4 reports failed ZMTP handshakes (e.g. a port scanner) through a
-	// *log.Logger; route them to slog instead of stderr.
-	zlog := slog.NewLogLogger(log.With("component", "zmq4").Handler(), slog.LevelWarn)
-	opts := []zmq4.Option{zmq4.WithLogger(zlog), zmq4.WithTimeout(sendTimeout)}
-	// The sockets get a background context: their life is ended by Close,
-	// not by a caller's context.
-	bg := context.Background()
-	s.socks[Shell] = zmq4.NewRouter(bg, opts...)
-	s.socks[Control] = zmq4.NewRouter(bg, opts...)
-	s.socks[Stdin] = zmq4.NewRouter(bg, opts...)
-	s.socks[IOPub] = zmq4.NewPub(bg, opts...)
-	s.socks[Heartbeat] = zmq4.NewRouter(bg, opts...)
 	ports := [5]int{info.ShellPort, info.ControlPort, info.StdinPort, info.IOPubPort, info.HBPort}
-	for ch, sock := range s.socks {
-		ep := info.endpoint(ports[ch])
-		if err := sock.Listen(ep); err != nil {
-			s.closeSockets()
+	for ch := range s.socks {
+		o, ep, err := s.bind(Channel(ch), info.endpoint(ports[ch]))
+		if err != nil {
+			s.closeUnstarted()
 			cancel()
-			return nil, fmt.Errorf("jupyter: listen: bind %s socket on %s: %w", Channel(ch), ep, err)
+			return nil, fmt.Errorf("jupyter: listen: %w", err)
 		}
+		s.socks[ch], s.endpoints[ch] = o, ep
 	}
-	s.bg.Add(2)
-	go s.heartbeat()
+	for _, o := range s.socks {
+		s.bg.Add(1)
+		go func() { defer s.bg.Done(); o.run(ctx) }()
+	}
+	s.bg.Add(1)
 	go s.stdinLoop()
 	log.Debug("jupyter: listening", "ip", info.IP, "shell", info.ShellPort, "iopub", info.IOPubPort,
 		"stdin", info.StdinPort, "control", info.ControlPort, "hb", info.HBPort)
 	return s, nil
+}
+
+// bind creates, configures and binds the socket of ch, with its owner.
+func (s *Server) bind(ch Channel, ep string) (*owned, string, error) {
+	typ := zmq.ROUTER
+	if ch == IOPub {
+		typ = zmq.PUB
+	}
+	sock, err := s.zctx.NewSocket(typ)
+	if err != nil {
+		return nil, "", fmt.Errorf("%s socket: %w", ch, err)
+	}
+	fail := func(what string, err error) (*owned, string, error) {
+		sock.Close()
+		return nil, "", fmt.Errorf("%s %s socket on %s: %w", what, ch, ep, err)
+	}
+	if err := s.configure(ch, sock); err != nil {
+		return fail("configure", err)
+	}
+	if err := sock.Bind(ep); err != nil {
+		return fail("bind", err)
+	}
+	bound, err := sock.GetLastEndpoint()
+	if err != nil {
+		return fail("read endpoint of", err)
+	}
+	o, err := newOwned(s.zctx, ch, sock, s.log)
+	if err != nil {
+		return fail("set up", err)
+	}
+	return o, bound, nil
+}
+
+// sockopt is one socket option to set, named for the error message.
+type sockopt struct {
+	name string
+	set  func() error
+}
+
+// configure applies Options to a socket before it is bound.
+func (s *Server) configure(ch Channel, sock *zmq.Socket) error {
+	o := s.opts
+	opts := []sockopt{
+		{"ZMQ_LINGER", func() error { return sock.SetLinger(o.Linger) }},
+		{"ZMQ_HANDSHAKE_IVL", func() error { return sock.SetHandshakeIvl(o.HandshakeTimeout) }},
+		{"ZMQ_IPV6", func() error { return sock.SetIpv6(strings.Contains(s.info.IP, ":")) }},
+	}
+	switch ch {
+	case Shell, Control, Stdin:
+		opts = append(opts,
+			sockopt{"ZMQ_MAXMSGSIZE", func() error { return sock.SetMaxmsgsize(o.MaxMessageSize) }},
+			// An unknown or full peer is an error for the caller of
+			// Reply, and Input does not wait for an answer that cannot
+			// come.
+			sockopt{"ZMQ_ROUTER_MANDATORY", func() error { return sock.SetRouterMandatory(1) }},
+			// A second connection with a connected peer's identity is
+			// ignored, so it cannot take over the victim's replies.
+			sockopt{"ZMQ_ROUTER_HANDOVER", func() error { return sock.SetRouterHandover(false) }})
+	case Heartbeat:
+		opts = append(opts,
+			sockopt{"ZMQ_MAXMSGSIZE", func() error { return sock.SetMaxmsgsize(o.MaxPingSize) }},
+			sockopt{"ZMQ_SNDHWM", func() error { return sock.SetSndhwm(heartbeatHWM) }},
+			sockopt{"ZMQ_RCVHWM", func() error { return sock.SetRcvhwm(heartbeatHWM) }},
+			sockopt{"ZMQ_ROUTER_HANDOVER", func() error { return sock.SetRouterHandover(false) }})
+	case IOPub:
+		opts = append(opts,
+			sockopt{"ZMQ_MAXMSGSIZE", func() error { return sock.SetMaxmsgsize(o.MaxPingSize) }},
+			sockopt{"ZMQ_SNDHWM", func() error { return sock.SetSndhwm(o.IOPubHWM) }})
+	}
+	for _, x := range opts {
+		if err := x.set(); err != nil {
+			return fmt.Errorf("set %s: %w", x.name, err)
+		}
+	}
+	return nil
 }
 
 // Session is the kernel's session id, sent in the header of all its messages.
@@ -192,8 +276,9 @@ func (s *Server) Serve(ctx context.Context, h Handler) error {
 }
 
 // Close closes the sockets and wakes everything waiting on the server
-// (Serve, Input, Request.Context). Safe to call more than once and from
-// inside a Handler (e.g. after replying to shutdown_request).
+// (Serve, Input, Request.Context). Messages already handed to a socket get
+// Options.Linger to leave. Safe to call more than once and from inside a
+// Handler (e.g. after replying to shutdown_request).
 func (s *Server) Close() error {
 	s.closeMu.Lock()
 	if s.closed {
@@ -203,27 +288,37 @@ func (s *Server) Close() error {
 	s.closed = true
 	s.closeMu.Unlock()
 	s.cancel()
-	err := s.closeSockets()
-	s.bg.Wait()
-	return err
+	return s.teardown()
 }
 
-// closeSockets closes every socket, taking its send lock so that no send is
-// in flight inside zmq4 while it is torn down.
-func (s *Server) closeSockets() error {
-	var first error
-	for ch, sock := range s.socks {
-		if sock == nil {
-			continue
-		}
-		s.sendMu[ch].Lock()
-		err := sock.Close()
-		s.sendMu[ch].Unlock()
-		if err != nil && first == nil {
-			first = fmt.Errorf("jupyter: close %s socket: %w", Channel(ch), err)
+// closeUnstarted releases what a failed Listen had bound, before any owner
+// goroutine started.
+func (s *Server) closeUnstarted() {
+	for _, o := range s.socks {
+		if o != nil {
+			o.sock.Close()
+			o.wakeR.Close()
+			o.wakeW.Close()
 		}
 	}
-	return first
+	if err := s.zctx.Term(); err != nil {
+		s.log.Warn("jupyter: terminate zmq context after failed listen", "err", err)
+	}
+}
+
+// teardown stops every owner, then terminates the libzmq context, which
+// waits (at most the linger time) for queued messages to leave.
+func (s *Server) teardown() error {
+	for _, o := range s.socks {
+		if o != nil {
+			o.stop()
+		}
+	}
+	s.bg.Wait()
+	if err := s.zctx.Term(); err != nil {
+		return fmt.Errorf("jupyter: close: terminate zmq context: %w", err)
+	}
+	return nil
 }
 
 func (s *Server) isClosed() bool {
@@ -232,35 +327,13 @@ func (s *Server) isClosed() bool {
 	return s.closed
 }
 
-// recv reads the next zmq message on ch. ok is false when the server is closed.
-func (s *Server) recv(ch Channel) (zmq4.Msg, bool) {
-	for {
-		msg, err := s.socks[ch].Recv()
-		if s.ctx.Err() != nil {
-			return zmq4.Msg{}, false
-		}
-		if err != nil {
-			// zmq4 only fails Recv when the socket is closing; do not spin
-			// if it ever fails otherwise.
-			s.log.Warn("jupyter: receive failed", "channel", ch.String(), "err", err)
-			select {
-			case <-s.ctx.Done():
-				return zmq4.Msg{}, false
-			case <-time.After(50 * time.Millisecond):
-			}
-			continue
-		}
-		if msg.Type == zmq4.CmdMsg {
-			// zmq4's ROUTER hands ZMTP commands (e.g. PING) up as messages.
-			continue
-		}
-		return msg, true
-	}
-}
-
-// decode authenticates frames; failures are logged and reported as nil.
+// decode authenticates frames and refuses replays; failures are logged and
+// reported as nil.
 func (s *Server) decode(ch Channel, frames [][]byte) *Message {
 	m, err := s.signer.Decode(frames)
+	if err == nil {
+		err = s.replays.check(signatureOf(frames))
+	}
 	if err != nil {
 		s.log.Warn("jupyter: dropping message", "channel", ch.String(), "frames", len(frames), "reason", err)
 		return nil
@@ -271,11 +344,11 @@ func (s *Server) decode(ch Channel, frames [][]byte) *Message {
 // requestLoop serves one ROUTER channel: one request at a time, in order.
 func (s *Server) requestLoop(ch Channel, h Handler) {
 	for {
-		zm, ok := s.recv(ch)
+		frames, ok := s.socks[ch].recv(s.ctx)
 		if !ok {
 			return
 		}
-		m := s.decode(ch, zm.Frames)
+		m := s.decode(ch, frames)
 		if m == nil {
 			continue
 		}
@@ -296,35 +369,15 @@ func (s *Server) dispatch(h Handler, req *Request) {
 	h.Handle(req)
 }
 
-// heartbeat echoes every message back to its sender. It touches nothing but
-// its own socket, so it keeps answering while a cell runs.
-func (s *Server) heartbeat() {
-	defer s.bg.Done()
-	for {
-		msg, ok := s.recv(Heartbeat)
-		if !ok {
-			return
-		}
-		s.sendMu[Heartbeat].Lock()
-		err := s.socks[Heartbeat].SendMulti(zmq4.NewMsgFrom(msg.Frames...))
-		s.sendMu[Heartbeat].Unlock()
-		if err != nil && s.ctx.Err() == nil {
-			// A client that goes away mid-ping is normal (a console
-			// exiting); nothing for the user to act on.
-			s.log.Debug("jupyter: heartbeat echo failed", "err", err)
-		}
-	}
-}
-
 // stdinLoop routes input_reply messages to the Request.Input waiting for them.
 func (s *Server) stdinLoop() {
 	defer s.bg.Done()
 	for {
-		zm, ok := s.recv(Stdin)
+		frames, ok := s.socks[Stdin].recv(s.ctx)
 		if !ok {
 			return
 		}
-		m := s.decode(Stdin, zm.Frames)
+		m := s.decode(Stdin, frames)
 		if m == nil {
 			continue
 		}
@@ -400,18 +453,16 @@ func marshalContent(content any) (json.RawMessage, error) {
 	return json.Marshal(content)
 }
 
-// send encodes m and writes it on ch under the channel's send lock.
+// send encodes m and hands it to ch's owner.
 func (s *Server) send(ch Channel, m *Message) error {
 	frames, err := s.signer.Encode(m)
 	if err != nil {
 		return err
 	}
-	s.sendMu[ch].Lock()
-	defer s.sendMu[ch].Unlock()
 	if s.isClosed() {
 		return fmt.Errorf("jupyter: send %s on %s: %w", m.Header.MsgType, ch, ErrClosed)
 	}
-	if err := s.socks[ch].SendMulti(zmq4.NewMsgFrom(frames...)); err != nil {
+	if err := s.socks[ch].send(frames); err != nil {
 		return fmt.Errorf("jupyter: send %s on %s: %w", m.Header.MsgType, ch, err)
 	}
 	return nil
