@@ -2,7 +2,7 @@ package jupyter
 
 import (
 	"bytes"
-	"encoding/hex"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"sync"
@@ -16,13 +16,13 @@ var ErrReplay = errors.New("jupyter: duplicate signature (replayed message)")
 
 // DefaultReplayHistory is how many signatures the server remembers, the size
 // of jupyter_client's Session.digest_history. A replay older than that many
-// messages gets through; at 16 bytes per signature the history costs about
-// 3 MiB with its index.
+// messages gets through; at 16 bytes per signature the history costs a few
+// MiB with its index.
 const DefaultReplayHistory = 1 << 16
 
-// replayKey is the first 16 bytes of a signature: an HMAC output is uniformly
-// random, so 128 bits tell signatures apart as well as the whole digest does,
-// at a quarter of the memory of a hex SHA-256.
+// replayKey stands for a signature in the history: 128 bits of its SHA-256,
+// a fixed size whatever the scheme (hex SHA-512 signatures are 128 bytes)
+// and unique in practice.
 type replayKey [16]byte
 
 // replayGuard remembers the signatures of the last n accepted messages and
@@ -48,12 +48,11 @@ func (g *replayGuard) check(sig []byte) error {
 	if len(sig) == 0 || len(g.ring) == 0 {
 		return nil
 	}
+	// ToLower: Decode compares signatures case-insensitively, so "AB…"
+	// and "ab…" are one signature.
+	sum := sha256.Sum256(bytes.ToLower(sig))
 	var k replayKey
-	// Decode verified the signature, so it is hex; ToLower because the
-	// check there is case-insensitive and "AB" and "ab" are one signature.
-	if _, err := hex.Decode(k[:], bytes.ToLower(sig[:min(len(sig), 2*len(k))])); err != nil {
-		copy(k[:], sig) // not hex (cannot happen after Decode); still a key
-	}
+	copy(k[:], sum[:])
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if _, dup := g.seen[k]; dup {
