@@ -179,6 +179,15 @@ func TestAttackSilentConnection(t *testing.T) {
 	}
 }
 
+// pendingBytes reads for up to d what the server had sent c: proof that an
+// attacker's socket was a real peer (subscribed, echoed), not one the server
+// ignored from the start.
+func pendingBytes(c net.Conn, d time.Duration) int64 {
+	c.SetReadDeadline(time.Now().Add(d))
+	n, _ := io.Copy(io.Discard, io.LimitReader(c, 64<<20))
+	return n
+}
+
 // rss is this process's resident set size in bytes.
 func rss(t *testing.T) int64 {
 	t.Helper()
@@ -241,6 +250,9 @@ func TestAttackStalledSubscriber(t *testing.T) {
 	if grown > 64<<20 {
 		t.Errorf("RSS grew %d MiB while a subscriber did not read", grown>>20)
 	}
+	if n := pendingBytes(stalled, time.Second); n < 1<<20 {
+		t.Errorf("the stalled subscriber had only %d bytes waiting: was it subscribed?", n)
+	}
 	// The key holder's publishes still arrive, and so do its replies.
 	waitSubscribed(t, srv, got)
 	sh := dealer(t, info, info.ShellPort, "key-holder")
@@ -295,7 +307,7 @@ func TestAttackHeartbeatNotRead(t *testing.T) {
 		defer func() { flood <- sent }()
 		deadline := time.Now().Add(4 * time.Second)
 		abuser.SetWriteDeadline(deadline)
-		for time.Now().Before(deadline) {
+		for time.Now().Before(deadline) && sent < 256<<20 { // bounded: the machine is shared
 			if _, err := abuser.Write(ping); err != nil {
 				return
 			}
@@ -319,6 +331,9 @@ func TestAttackHeartbeatNotRead(t *testing.T) {
 	t.Logf("abuser sent %d MiB of pings; the key holder's slowest echo took %v", sent>>20, worst)
 	if worst > time.Second {
 		t.Errorf("heartbeat echo took %v while another peer did not read", worst)
+	}
+	if n := pendingBytes(abuser, time.Second); n < 1<<20 {
+		t.Errorf("the abuser had only %d bytes of echoes waiting: was it a peer?", n)
 	}
 	// A ping over MaxPingSize ends the abuser's connection.
 	big := rawPeer(t, info, info.HBPort, "DEALER")
