@@ -194,7 +194,14 @@ func (s *Server) bind(ch Channel, ep string) (*owned, string, error) {
 	if err != nil {
 		return fail("read endpoint of", err)
 	}
-	o, err := newOwned(s.zctx, ch, sock, s.log)
+	mode := sendAndRecv
+	switch ch {
+	case IOPub:
+		mode = sendOnly
+	case Heartbeat:
+		mode = echo
+	}
+	o, err := newOwned(s.zctx, ch, sock, mode, s.log)
 	if err != nil {
 		return fail("set up", err)
 	}

@@ -127,15 +127,24 @@ type outMsg struct {
 	done   chan error // buffered: the owner never blocks on it
 }
 
+// ownerMode says what an owner does with its socket.
+type ownerMode int
+
+const (
+	sendOnly    ownerMode = iota // the kernel's iopub PUB
+	sendAndRecv                  // ROUTERs and the client's DEALERs and SUB
+	echo                         // the kernel's heartbeat
+)
+
 // newOwned creates the wake-up pair for sock. Call run in a goroutine to
 // start the owner.
-func newOwned(zctx *zmq.Context, ch Channel, sock *zmq.Socket, log *slog.Logger) (*owned, error) {
+func newOwned(zctx *zmq.Context, ch Channel, sock *zmq.Socket, mode ownerMode, log *slog.Logger) (*owned, error) {
 	o := &owned{
 		ch:       ch,
 		sock:     sock,
 		log:      log,
-		receives: ch != IOPub,
-		echo:     ch == Heartbeat,
+		receives: mode != sendOnly,
+		echo:     mode == echo,
 		out:      make(chan *outMsg, 64),
 		done:     make(chan struct{}),
 	}
