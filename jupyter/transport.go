@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -106,10 +107,20 @@ func (o Options) withDefaults() Options {
 // together with its network socket; received messages go to the consumer
 // through in. Nothing the owner does can block on a peer: every send is
 // DONTWAIT, so a peer that stops reading only loses its own messages.
+//
+// A send-only socket (the kernel's iopub PUB) needs no poll, so it skips
+// the hand-over: senders take sendMu and send themselves, one at a time
+// (libzmq allows a socket to move between threads behind a full memory
+// barrier, which the mutex is). That saves two thread wake-ups per
+// published message, most of a trivial cell's messages.
 type owned struct {
 	ch   Channel
-	sock *zmq.Socket // the network socket; owner goroutine only
+	sock *zmq.Socket // the network socket; owner goroutine only, or under sendMu if direct
 	log  *slog.Logger
+
+	direct     bool       // send-only: senders use sock under sendMu
+	sendMu     sync.Mutex // guards sock and sockClosed when direct
+	sockClosed bool
 
 	wakeR  *zmq.Socket // owner's end of the wake-up pair; owner goroutine only
 	wakeMu sync.Mutex  // serializes wake-ups: a socket is used by one goroutine at a time
@@ -119,6 +130,7 @@ type owned struct {
 	echo     bool          // heartbeat: send every message straight back
 	out      chan *outMsg  // messages to send, in order
 	in       chan [][]byte // received messages for the consumer (nil for echo)
+	holding  atomic.Bool   // the owner may hold a message that did not fit in in
 	done     chan struct{} // closed when the owner has closed its sockets
 }
 
@@ -144,6 +156,7 @@ func newOwned(zctx *zmq.Context, ch Channel, sock *zmq.Socket, mode ownerMode, l
 		sock:     sock,
 		log:      log,
 		receives: mode != sendOnly,
+		direct:   mode == sendOnly,
 		echo:     mode == echo,
 		out:      make(chan *outMsg, 64),
 		done:     make(chan struct{}),
@@ -196,6 +209,17 @@ func (o *owned) wake() {
 // (or refused them), so errors reach the caller and messages from one
 // goroutine leave in the order they were sent.
 func (o *owned) send(frames [][]byte) error {
+	if o.direct {
+		o.sendMu.Lock()
+		defer o.sendMu.Unlock()
+		if o.sockClosed {
+			return ErrClosed
+		}
+		if _, err := o.sock.SendMessageDontwait(frames); err != nil {
+			return sendError(err)
+		}
+		return nil
+	}
 	m := &outMsg{frames: frames, done: make(chan error, 1)}
 	select {
 	case o.out <- m:
@@ -221,7 +245,9 @@ func (o *owned) send(frames [][]byte) error {
 func (o *owned) recv(ctx context.Context) ([][]byte, bool) {
 	select {
 	case frames := <-o.in:
-		o.wake() // the owner may hold the next message, waiting for room
+		if o.holding.Load() {
+			o.wake() // the owner holds the next message, waiting for room
+		}
 		return frames, true
 	case <-ctx.Done():
 		return nil, false
@@ -253,13 +279,11 @@ const maxBurst = 64
 // arrives, and returns when ctx is done, closing its sockets.
 func (o *owned) run(ctx context.Context) {
 	defer close(o.done)
-	defer func() {
-		o.failQueued()
-		if err := o.sock.Close(); err != nil {
-			o.log.Warn("jupyter: close socket", "channel", o.ch.String(), "err", err)
-		}
-		o.wakeR.Close()
-	}()
+	defer o.closeSockets()
+	if o.direct {
+		<-ctx.Done()
+		return
+	}
 	poller := zmq.NewPoller()
 	poller.Add(o.wakeR, zmq.POLLIN)
 	sockID := -1
@@ -299,9 +323,14 @@ func (o *owned) run(ctx context.Context) {
 			pending = o.receive(pending)
 		}
 		if pending != nil {
+			// holding is set before the attempt: a consumer that
+			// empties in after a failed attempt then sees it and
+			// wakes us, so no wake-up is lost.
+			o.holding.Store(true)
 			select {
 			case o.in <- pending:
 				pending = nil
+				o.holding.Store(false)
 			default:
 			}
 		}
@@ -330,6 +359,19 @@ func (o *owned) receive(pending [][]byte) [][]byte {
 		}
 	}
 	return pending
+}
+
+// closeSockets fails what is still queued and closes the owner's sockets.
+func (o *owned) closeSockets() {
+	o.failQueued()
+	o.sendMu.Lock()
+	o.sockClosed = true
+	err := o.sock.Close()
+	o.sendMu.Unlock()
+	if err != nil {
+		o.log.Warn("jupyter: close socket", "channel", o.ch.String(), "err", err)
+	}
+	o.wakeR.Close()
 }
 
 func (o *owned) drainWake() {

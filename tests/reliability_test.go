@@ -58,8 +58,40 @@ func rawPeer(t *testing.T, port int, socketType string) net.Conn {
 		if _, err := c.Write(append(zmtpGreeting(), ready...)); err != nil {
 			t.Fatal(err)
 		}
+		readHandshake(t, c)
 	}
 	return c
+}
+
+// readHandshake reads the kernel's greeting and READY command: a peer must
+// not send messages before the handshake is complete (libzmq drops one that
+// does, "unexpected command"). After that, the attackers read nothing.
+func readHandshake(t *testing.T, c net.Conn) {
+	t.Helper()
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	defer c.SetReadDeadline(time.Time{})
+	greeting := make([]byte, 64)
+	if _, err := io.ReadFull(c, greeting); err != nil {
+		t.Fatalf("kernel greeting: %v", err)
+	}
+	flags := make([]byte, 1)
+	if _, err := io.ReadFull(c, flags); err != nil {
+		t.Fatalf("kernel READY: %v", err)
+	}
+	size := make([]byte, 1, 8)
+	if flags[0]&0x02 != 0 {
+		size = size[:8]
+	}
+	if _, err := io.ReadFull(c, size); err != nil {
+		t.Fatalf("kernel READY: %v", err)
+	}
+	n := uint64(size[0])
+	if len(size) == 8 {
+		n = be.BigEndian.Uint64(size)
+	}
+	if _, err := io.CopyN(io.Discard, c, int64(n)); err != nil || flags[0]&0x04 == 0 {
+		t.Fatalf("kernel READY (flags %#x): %v", flags[0], err)
+	}
 }
 
 // closedByServer reports whether the kernel closed c within d.
