@@ -1,3 +1,5 @@
+//go:build cgo
+
 package jupyter
 
 // The attacks of issue 10's first table, each by a local user WITHOUT the

@@ -5,14 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
-	zmq "github.com/pebbe/zmq4"
 )
 
 // Client is a frontend's end of a kernel's five channels: DEALERs on shell,
@@ -29,7 +27,7 @@ type Client struct {
 	log     *slog.Logger
 	signer  *Signer
 	session string
-	zctx    *zmq.Context
+	zctx    *zmqContext
 	socks   [5]*owned
 	pings   atomic.Uint64 // numbers heartbeat pings, so a late echo is not taken for a new one
 
@@ -60,80 +58,13 @@ func Dial(info ConnectionInfo, log *slog.Logger) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("jupyter: dial: %w", err)
 	}
-	zctx, err := zmq.NewContext()
-	if err != nil {
-		return nil, fmt.Errorf("jupyter: dial: new zmq context: %w", err)
-	}
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &Client{info: info, log: log, signer: signer, session: uuid.NewString(), zctx: zctx, ctx: ctx, cancel: cancel}
-	ports := [5]int{info.ShellPort, info.ControlPort, info.StdinPort, info.IOPubPort, info.HBPort}
-	for ch := range c.socks {
-		o, err := c.connect(Channel(ch), ports[ch])
-		if err != nil {
-			for _, o := range c.socks {
-				if o != nil {
-					o.sock.Close()
-					o.wakeR.Close()
-					o.wakeW.Close()
-				}
-			}
-			zctx.Term()
-			cancel()
-			return nil, fmt.Errorf("jupyter: dial: %w", err)
-		}
-		c.socks[ch] = o
-	}
-	for _, o := range c.socks {
-		c.bg.Add(1)
-		go func() { defer c.bg.Done(); o.run(ctx) }()
+	c := &Client{info: info, log: log, signer: signer, session: uuid.NewString(), ctx: ctx, cancel: cancel}
+	if err := c.open(); err != nil {
+		cancel()
+		return nil, fmt.Errorf("jupyter: dial: %w", err)
 	}
 	return c, nil
-}
-
-// connect makes the socket of one channel and its owner.
-func (c *Client) connect(ch Channel, port int) (*owned, error) {
-	typ := zmq.DEALER
-	if ch == IOPub {
-		typ = zmq.SUB
-	}
-	sock, err := c.zctx.NewSocket(typ)
-	if err != nil {
-		return nil, fmt.Errorf("%s socket: %w", ch, err)
-	}
-	// The client connects to the kernel's address as written in the
-	// connection file; "0.0.0.0" (all interfaces) is reached on loopback.
-	host := c.info.IP
-	if host == "0.0.0.0" || host == "*" {
-		host = "127.0.0.1"
-	}
-	ep := c.info.Transport + "://" + net.JoinHostPort(host, strconv.Itoa(port))
-	opts := []sockopt{
-		// Close must not wait for a kernel that is gone.
-		{"ZMQ_LINGER", func() error { return sock.SetLinger(0) }},
-		{"ZMQ_IPV6", func() error { return sock.SetIpv6(net.ParseIP(host).To4() == nil) }},
-	}
-	switch ch {
-	case Shell, Control, Stdin:
-		opts = append(opts, sockopt{"ZMQ_ROUTING_ID", func() error { return sock.SetIdentity(c.session) }})
-	case IOPub:
-		opts = append(opts, sockopt{"ZMQ_SUBSCRIBE", func() error { return sock.SetSubscribe("") }})
-	}
-	for _, o := range opts {
-		if err := o.set(); err != nil {
-			sock.Close()
-			return nil, fmt.Errorf("%s socket: set %s: %w", ch, o.name, err)
-		}
-	}
-	if err := sock.Connect(ep); err != nil {
-		sock.Close()
-		return nil, fmt.Errorf("connect %s socket to %s: %w", ch, ep, err)
-	}
-	o, err := newOwned(c.zctx, ch, sock, sendAndRecv, c.log)
-	if err != nil {
-		sock.Close()
-		return nil, err
-	}
-	return o, nil
 }
 
 // Session is the client's session id: the session of its messages' headers
@@ -282,13 +213,7 @@ const subscriptionWait = 500 * time.Millisecond
 func (c *Client) Close() error {
 	c.closeOnce.Do(func() {
 		c.cancel()
-		for _, o := range c.socks {
-			o.stop()
-		}
-		c.bg.Wait()
-		if err := c.zctx.Term(); err != nil {
-			c.closeErr = fmt.Errorf("jupyter: close client: terminate zmq context: %w", err)
-		}
+		c.closeErr = c.teardown()
 	})
 	return c.closeErr
 }
