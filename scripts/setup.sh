@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs what gompi-kernel needs to build, run and be tested, and skips
-# what is already there: OpenMPI, the Jupyter clients (Debian's, for
+# what is already there: OpenMPI, libzmq (the Jupyter sockets, through cgo),
+# the Jupyter clients (Debian's, for
 # /usr/bin/python3), tmux for the console test, and the Go modules.
 # Safe to run again; `make run` and `make test` call it first.
 set -euo pipefail
 
 packages=(
   # build and run
-  pkg-config libopenmpi-dev openmpi-bin
+  pkg-config libopenmpi-dev openmpi-bin libzmq3-dev
   # frontends: console, notebook, nbconvert
   jupyter-core jupyter-client jupyter-console jupyter-nbconvert jupyter-notebook
   python3-jupyter-client python3-nbclient python3-nbconvert python3-nbformat
