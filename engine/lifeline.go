@@ -17,7 +17,6 @@ import (
 	"sync"
 	"syscall"
 	"time"
-
 )
 
 // A lifeline is how rank 0 learns that a worker died, and why.
