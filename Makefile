@@ -17,10 +17,10 @@ setup:
 build: setup
 	go build -buildvcs=auto -o $(BIN) ./cmd/gompi-kernel
 
-# A console on RANKS ranks through a kernelspec, as a user would start one.
+# The Go console on a kernel of RANKS ranks that it starts itself (Ctrl-C
+# interrupts a cell; Debian's jupyter console never sends the interrupt).
 run: build
-	$(BIN) install --ranks $(RANKS) --name gompi-$(RANKS)
-	jupyter console --kernel gompi-$(RANKS)
+	$(BIN) console --ranks $(RANKS)
 
 # The kernelspec for notebooks, JupyterLab and nbconvert.
 install: build

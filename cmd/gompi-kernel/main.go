@@ -32,6 +32,9 @@ Usage:
                                        serve its mpi.Call; --all: on every rank
   mpirun -n N gompi-kernel repl        a line REPL on rank 0 whose input runs on
                                        every rank
+  gompi-kernel console [--ranks N | --existing FILE]
+                                       a terminal console (Go) on a new kernel
+                                       of N ranks, or on a running one
   gompi-kernel install [flags]         install a kernelspec for JupyterLab,
                                        notebook, console and nbconvert
   gompi-kernel uninstall [flags]       remove an installed kernelspec
@@ -79,6 +82,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return script(args[1:], stdout, stderr)
 		case "repl":
 			return repl(args[1:], os.Stdin, stdout, stderr)
+		case "console":
+			return consoleCmd(args[1:], os.Stdin, stdout, stderr)
 		case "uninstall":
 			return uninstall(args[1:], stdout, stderr)
 		case "version":
