@@ -156,10 +156,15 @@ func (s *Session) cellMethodText(v reflect.Value, name string, mayCompile bool) 
 // helper calling method name on values of reflect type rt, a cell type.
 // It compiles: the interpreter must be idle.
 func (s *Session) prepareMethod(rt reflect.Type, name string) reflect.Value {
+	return s.prepareMethodOf(s.cellTypesOf(rt), rt, name)
+}
+
+// prepareMethodOf is prepareMethod among the candidate cell types.
+func (s *Session) prepareMethodOf(candidates []cellType, rt reflect.Type, name string) reflect.Value {
 	var h reflect.Value
 	var found []cellType
-	for _, t := range s.cellTypesOf(rt) {
-		if _, err := s.lookupEval(t.methodExpr(name)); err == nil && (t.ptr == (rt.Kind() == reflect.Pointer)) {
+	for _, t := range candidates {
+		if _, err := s.lookupEval(t.methodExpr(name)); err == nil {
 			found = append(found, t)
 		}
 	}
@@ -192,9 +197,21 @@ func (s *Session) prepareMethods(types []string) {
 		if err != nil || !p.IsValid() || p.Kind() != reflect.Pointer {
 			continue
 		}
-		for _, rt := range []reflect.Type{p.Type().Elem(), p.Type()} {
+		// Only n is tried here: looking through every global (as a
+		// panic value of unknown type needs) would cost a compile per
+		// global per type.
+		for _, t := range []cellType{{n, false}, {n, true}} {
+			rt := p.Type().Elem()
+			if t.ptr {
+				rt = p.Type()
+			}
 			for _, m := range []string{"Error", "String"} {
-				s.prepareMethod(rt, m)
+				s.mu.Lock()
+				_, done := s.methodHelpers[methodKey{rt, m}]
+				s.mu.Unlock()
+				if !done {
+					s.prepareMethodOf([]cellType{t}, rt, m)
+				}
 			}
 		}
 	}
