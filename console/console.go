@@ -220,9 +220,19 @@ func (c *console) readCell(ctx context.Context) (string, error) {
 		if len(lines) == 1 && isExit(line) {
 			return line, nil
 		}
+		body := code
+		if strings.HasPrefix(strings.TrimSpace(lines[0]), "%%") {
+			// A cell magic (%%rank0) goes on with its body, as in
+			// IPython; the body is Go the kernel can judge.
+			if len(lines) == 1 {
+				prompt = promptMore
+				continue
+			}
+			body = strings.Join(lines[1:], "\n")
+		}
 		var reply jupyter.IsCompleteReply
 		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		_, err = c.client.Request(rctx, jupyter.Shell, jupyter.MsgIsCompleteRequest, jupyter.IsCompleteRequest{Code: code}, &reply)
+		_, err = c.client.Request(rctx, jupyter.Shell, jupyter.MsgIsCompleteRequest, jupyter.IsCompleteRequest{Code: body}, &reply)
 		cancel()
 		if err != nil || reply.Status != jupyter.IsCompleteIncomplete {
 			return code, nil // complete, invalid, or no answer: run it

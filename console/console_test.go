@@ -164,18 +164,20 @@ func TestConsoleSession(t *testing.T) {
 		t.Fatalf("waitReady = %q, %v", banner, err)
 	}
 	go func() {
-		_, _ = io.WriteString(w, "func f() {\nfmt.Println(1)\n}\npanic(1)\nexit\n")
+		_, _ = io.WriteString(w, "func f() {\nfmt.Println(1)\n}\npanic(1)\n%%rank0\nx := 1\nexit\n")
 		_ = w.Close()
 	}()
 	if err := c.loop(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
 	want := "In [1]:    ...:    ...: [0] ran func f() {\nfmt.Println(1)\n}\n[1] ran func f() {\nfmt.Println(1)\n}\nOut[1]: 42\n" +
-		"In [2]: [0] ran panic(1)\n[1] ran panic(1)\n\x1b[0;31mPanic\x1b[0m\nPanic: boom\nIn [2]: "
+		"In [2]: [0] ran panic(1)\n[1] ran panic(1)\n\x1b[0;31mPanic\x1b[0m\nPanic: boom\n" +
+		"In [2]:    ...: [0] ran %%rank0\nx := 1\n[1] ran %%rank0\nx := 1\nOut[1]: 42\nIn [2]: "
 	if got := out.String(); got != want {
 		t.Errorf("the terminal shows\n%q\nwant\n%q", got, want)
 	}
-	wantReqs := "kernel_info_request is_complete_request is_complete_request is_complete_request execute_request is_complete_request execute_request"
+	wantReqs := "kernel_info_request is_complete_request is_complete_request is_complete_request execute_request " +
+		"is_complete_request execute_request is_complete_request execute_request"
 	if got := strings.Join(k.requests(), " "); got != wantReqs {
 		t.Errorf("requests: %s\nwant      %s", got, wantReqs)
 	}
