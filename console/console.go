@@ -287,11 +287,35 @@ func (c *console) execute(ctx context.Context, code string, died <-chan struct{}
 		c.current = ""
 		c.mu.Unlock()
 	}()
-	c.ed.Running(c.interrupt)
+	// Ctrl-C interrupts. A third Ctrl-C stops waiting for the cell: for a
+	// kernel that died or cannot stop a compiled call, the prompt comes
+	// back (a next cell waits for this one in the kernel).
+	giveUp := make(chan struct{})
+	var presses int
+	var pmu sync.Mutex
+	interrupt := func() {
+		pmu.Lock()
+		presses++
+		n := presses
+		pmu.Unlock()
+		if n >= 3 {
+			select {
+			case <-giveUp:
+			default:
+				close(giveUp)
+			}
+			return
+		}
+		c.interrupt()
+	}
+	c.ed.Running(interrupt)
 	defer c.ed.Running(nil)
 	gotReply := false
 	for !gotReply || idle != nil {
 		select {
+		case <-giveUp:
+			fmt.Fprintln(c.ed, "\nNo longer waiting for the cell (Ctrl-C three times); it may still be running in the kernel.")
+			return nil
 		case m := <-reply:
 			gotReply, reply = true, nil
 			var r struct {
@@ -318,7 +342,7 @@ func (c *console) execute(ctx context.Context, code string, died <-chan struct{}
 			if !ok {
 				return errClosed
 			}
-			c.answerInput(m)
+			c.answerInput(m, interrupt)
 		case <-died:
 			return errors.New("console: the kernel exited")
 		case <-c.client.Done():
@@ -338,16 +362,16 @@ func (c *console) interrupt() {
 }
 
 // answerInput answers an input_request (fmt.Scan in a cell on rank 0).
-func (c *console) answerInput(m *jupyter.Message) {
+func (c *console) answerInput(m *jupyter.Message, interrupt func()) {
 	var req jupyter.InputRequest
 	if err := json.Unmarshal(m.Content, &req); err != nil {
 		return
 	}
 	c.ed.Running(nil)
 	value, err := c.ed.ReadInput(req.Prompt, req.Password)
-	c.ed.Running(c.interrupt)
+	c.ed.Running(interrupt)
 	if errors.Is(err, errInterrupted) {
-		c.interrupt()
+		interrupt()
 	}
 	parent := m.Header
 	if _, _, err := c.client.Send(jupyter.Stdin, jupyter.MsgInputReply, jupyter.InputReply{Value: value}, &parent); err != nil {
