@@ -67,7 +67,7 @@ func (s *Session) Func(name string) (reflect.Value, error) {
 	}
 	v = unwrapInterp(v)
 	if !v.IsValid() || v.Kind() != reflect.Func {
-		return reflect.Value{}, fmt.Errorf("%s is not a function (it is %s)", name, kindOf(v))
+		return reflect.Value{}, fmt.Errorf("%s is not a function (it is %s)", name, s.NameTypes(kindOf(v)))
 	}
 	if v.IsNil() {
 		return reflect.Value{}, fmt.Errorf("%s is a nil function", name)
@@ -146,7 +146,7 @@ func (s *Session) Method(obj any, name string) (reflect.Value, error) {
 	case len(types) > 0:
 		return reflect.Value{}, fmt.Errorf("%s has no method %s", joinTypes(types, " or "), name)
 	}
-	return reflect.Value{}, fmt.Errorf("%T has no method %s", obj, name)
+	return reflect.Value{}, fmt.Errorf("%s has no method %s", s.TypeName(obj), name)
 }
 
 // methodValue binds the method name of t to recv through the hidden
