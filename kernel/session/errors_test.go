@@ -81,6 +81,25 @@ func TestGoroutinePanicText(t *testing.T) {
 	}
 }
 
+// TestGoroutinePanicAfterCell checks a goroutine that panics when no cell
+// runs: methods may then be looked up by compiling.
+func TestGoroutinePanicAfterCell(t *testing.T) {
+	ts := newTestSession(t, Options{})
+	ts.run(t, errorTypes)
+	ts.run(t, "type Q struct{ a int }\ngo func() { time.Sleep(50 * time.Millisecond); panic(Q{1}) }()")
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(ts.err.String(), "[recovered]") && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond) // polls for output that has no event to wait on
+	}
+	if got := ts.err.String(); !strings.Contains(got, "panic: (Q) {1} [recovered]") {
+		t.Errorf("stderr = %q", got)
+	}
+	// The session is usable afterwards.
+	if got := plain(ts.run(t, "E{2}.Error()")); got != `"custom E 2"` {
+		t.Errorf("after: %s", got)
+	}
+}
+
 // TestPanicTextOfCalls checks the registry's path: an interpreted function
 // called by reflection (as FunctionCall does) panics with a cell error.
 func TestPanicTextOfCalls(t *testing.T) {
