@@ -139,6 +139,12 @@ func TestErrorBlock(t *testing.T) {
 	if res.Err == nil || res.Err.Value != "3:13: undefined: undefinedName" || !reflect.DeepEqual(res.Err.Traceback, want) {
 		t.Errorf("compile error = %+v, want traceback %q", res.Err, want)
 	}
+	res = ts.try("x := (1 +\n)\ny := ]")
+	want = []string{Red + "CompileError" + Reset, "    line 2, column 1: expected operand, found ')'",
+		"    line 3, column 8: expected ')', found 'EOF'", "CompileError: 2 errors"}
+	if res.Err == nil || !reflect.DeepEqual(res.Err.Traceback, want) {
+		t.Errorf("syntax errors = %+v, want traceback %q", res.Err, want)
+	}
 	if got := res.Err.Plain()[0]; got != "CompileError" {
 		t.Errorf("Plain()[0] = %q", got)
 	}

@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"errors"
+	"fmt"
 	"regexp"
 	"strconv"
 	"strings"
@@ -209,7 +210,18 @@ func (e *Error) lines(cell string) []string {
 	}
 	value := e.Value
 	if e.Name == ErrCompile {
-		// "3:5: undefined: x" -> "undefined: x" after a line naming the place.
+		// "3:5: undefined: x" -> "undefined: x" after a line naming the
+		// place; several errors (one a line) each on a line of its own.
+		msgs := strings.Split(value, "\n")
+		if len(msgs) > 1 {
+			for _, msg := range msgs {
+				if m := positionPrefix.FindStringSubmatch(msg); m != nil {
+					msg = place(cell, m[1], m[2]) + ": " + msg[len(m[0]):]
+				}
+				out = append(out, "    "+msg)
+			}
+			return append(out, fmt.Sprintf("%s: %d errors", e.Name, len(msgs)))
+		}
 		if m := positionPrefix.FindStringSubmatch(value); m != nil {
 			out = append(out, "    "+place(cell, m[1], m[2]))
 			value = value[len(m[0]):]
