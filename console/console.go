@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -95,6 +96,7 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	c.count = c.nextCount(ctx)
+	c.ranks = bannerRanks(banner)
 	ed, err := newEditor(o.In, o.Out)
 	if err != nil {
 		return err
@@ -119,6 +121,7 @@ type console struct {
 	ed     editor
 	log    *slog.Logger
 	count  int // the next execution count
+	ranks  int // the kernel's ranks, from its banner (0: unknown)
 
 	mu      sync.Mutex
 	idle    map[string]chan struct{} // request msg_id -> closed at its idle status
@@ -239,6 +242,24 @@ func (c *console) readCell(ctx context.Context) (string, error) {
 		}
 		prompt = promptMore
 	}
+}
+
+// bannerRanks reads the number of ranks from gompi-kernel's banner ("… on
+// 4 MPI rank(s) …"); 0 when it says none.
+func bannerRanks(banner string) int {
+	i := strings.Index(banner, " MPI rank")
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(banner[:i])
+	if len(f) == 0 {
+		return 0
+	}
+	n, err := strconv.Atoi(f[len(f)-1])
+	if err != nil {
+		return 0
+	}
+	return n
 }
 
 // isExit tells IPython's words for leaving.
@@ -399,9 +420,30 @@ func (c *console) iopub() {
 			continue
 		}
 		if text := render(m); text != "" {
+			text = c.attribute(m, text)
 			_, _ = io.WriteString(c.ed, text)
 		}
 	}
+}
+
+// attribute labels a rich output with its rank, "[2] <image/png …>", as
+// stream lines are labelled, when the kernel has more than one rank (the
+// kernel puts the rank in the display's metadata).
+func (c *console) attribute(m *jupyter.Message, text string) string {
+	if m.Header.MsgType != jupyter.MsgDisplayData || c.ranks == 1 {
+		return text
+	}
+	r, ok := m.Metadata["rank"].(float64)
+	if !ok {
+		var d jupyter.DisplayData
+		if json.Unmarshal(m.Content, &d) != nil {
+			return text
+		}
+		if r, ok = d.Metadata["rank"].(float64); !ok {
+			return text
+		}
+	}
+	return fmt.Sprintf("[%d] %s", int(r), text)
 }
 
 // render is the terminal text of an output message ("" for none).

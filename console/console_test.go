@@ -258,3 +258,19 @@ func (s *syncWriter) String() string {
 	defer s.mu.Unlock()
 	return s.w.String()
 }
+
+// TestAttribute checks that a rich output names its rank on a kernel of
+// several ranks, and only there.
+func TestAttribute(t *testing.T) {
+	raw, _ := json.Marshal(jupyter.DisplayData{Data: map[string]any{"text/plain": "x"}, Metadata: map[string]any{"rank": 2}})
+	m := &jupyter.Message{Header: jupyter.Header{MsgType: jupyter.MsgDisplayData}, Content: raw}
+	if got := (&console{ranks: 4}).attribute(m, "x\n"); got != "[2] x\n" {
+		t.Errorf("4 ranks: %q", got)
+	}
+	if got := (&console{ranks: 1}).attribute(m, "x\n"); got != "x\n" {
+		t.Errorf("1 rank: %q", got)
+	}
+	if n := bannerRanks("gompi-kernel devel: Go (yaegi) on 16 MPI rank(s). Every cell…"); n != 16 {
+		t.Errorf("bannerRanks = %d", n)
+	}
+}

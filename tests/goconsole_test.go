@@ -58,6 +58,10 @@ func TestGoConsole(t *testing.T) {
 	s.typeLine(`fmt.Println("after", mpi.Rank())`)
 	s.waitFor("[3] after 3", 30*time.Second)
 
+	// A rich output shows its text/plain, labelled with its rank.
+	s.typeLine(`display.Markdown(fmt.Sprint("**md from ", mpi.Rank(), "**"))`)
+	s.waitFor("[2] **md from 2**", 30*time.Second)
+
 	// At the prompt, Ctrl-C drops the line being typed.
 	s.keys("-l", "this line is dropped")
 	s.waitFor("this line is dropped", 10*time.Second)
@@ -79,7 +83,7 @@ func TestGoConsole(t *testing.T) {
 	s.waitFor("[0] hello Ann", 30*time.Second)
 
 	// Ctrl-D asks, and quitting shuts the kernel down.
-	s.waitFor("In [10]:", 30*time.Second)
+	s.waitFor("In [11]:", 30*time.Second)
 	t.Logf("the console before Ctrl-D:\n%s", s.screen())
 	s.keys("C-d")
 	s.waitFor("Do you really want to exit ([y]/n)?", 10*time.Second)
