@@ -280,4 +280,7 @@ func TestTypeNames(t *testing.T) {
 	if res := ts.try("panic(*pp)"); res.Err == nil || res.Err.Value != "(Part) {0 []}" {
 		t.Errorf("panic = %+v", res.Err)
 	}
+	if res := ts.try("var ifc any\nifc = *pp\n_ = ifc.(string)"); res.Err == nil || !strings.Contains(res.Err.Value, "is Part, not string") {
+		t.Errorf("interface conversion = %+v", res.Err)
+	}
 }

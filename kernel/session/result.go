@@ -96,7 +96,9 @@ func (s *Session) classify(ctx context.Context, err error, trace string) *Error 
 		if ex, ok := p.Value.(exitSignal); ok {
 			return newError(ErrExit, ex.String(), nil)
 		}
-		return newError(ErrPanic, s.panicText(p.Value, true), frames)
+		// NameTypes: yaegi's own messages spell cell types by their
+		// reflect form ("interface {} is struct { Xn int }, not string").
+		return newError(ErrPanic, s.NameTypes(s.panicText(p.Value, true)), frames)
 	}
 	return newError(ErrRuntime, s.NameTypes(err.Error()), frames)
 }
