@@ -61,6 +61,7 @@ func Run(ctx context.Context, o Options) error {
 	var k *kernelProcess
 	var info jupyter.ConnectionInfo
 	var err error
+	asked := false // a shutdown_request went to a kernel the console started
 	if o.Existing != "" {
 		if info, err = readExisting(o.Existing); err != nil {
 			return err
@@ -70,7 +71,7 @@ func Run(ctx context.Context, o Options) error {
 		if k, err = startKernel(ctx, o); err != nil {
 			return err
 		}
-		defer k.stop()
+		defer func() { k.stop(asked) }()
 		info = k.info
 	}
 	t, err := Dial(info)
@@ -104,12 +105,17 @@ func Run(ctx context.Context, o Options) error {
 	defer ed.Close()
 	c.ed = ed
 	ed.SetCompleter(c.complete)
+	// SIGTERM or SIGHUP (ctx) while the console waits at the prompt: end
+	// the line being read, so that the loop sees ctx and quits.
+	stopAbort := context.AfterFunc(ctx, ed.Abort)
+	defer stopAbort()
 	go c.iopub()
 	fmt.Fprintf(ed, "%s\nCtrl-C interrupts a running cell (on every rank), Ctrl-D quits.\n\n", strings.TrimSpace(banner))
 	err = c.loop(ctx, died)
 	if k != nil {
 		fmt.Fprintln(ed, "Shutting down the kernel…")
 		c.shutdown()
+		asked = true
 	}
 	return err
 }
@@ -174,6 +180,9 @@ func (c *console) nextCount(ctx context.Context) int {
 func (c *console) loop(ctx context.Context, died <-chan struct{}) error {
 	for {
 		code, err := c.readCell(ctx)
+		if ctx.Err() != nil {
+			return fmt.Errorf("console: %w", ctx.Err())
+		}
 		switch {
 		case errors.Is(err, io.EOF):
 			if c.confirmQuit() {

@@ -34,6 +34,9 @@ type editor interface {
 	// Running switches to the mode of a running cell, in which Ctrl-C
 	// calls interrupt; Running(nil) switches back.
 	Running(interrupt func())
+	// Abort ends a ReadLine waiting for keys (as Ctrl-D on an empty line
+	// would), for a console told to stop.
+	Abort()
 	// Write writes output (a cell's, or a late one while idle, which must
 	// not garble the line being edited).
 	io.Writer
@@ -242,6 +245,14 @@ func (e *rawEditor) SetCompleter(f func(string, int) (string, int, bool)) {
 	e.mu.Unlock()
 }
 
+// Abort erases the line and types Ctrl-D.
+func (e *rawEditor) Abort() {
+	select {
+	case e.feed <- []byte("\x0b\x15\x04"):
+	default:
+	}
+}
+
 func (e *rawEditor) Running(interrupt func()) {
 	e.mu.Lock()
 	e.interrupt = interrupt
@@ -328,6 +339,7 @@ func (p *plainEditor) ReadLine(prompt string) (string, error) {
 func (p *plainEditor) ReadInput(prompt string, _ bool) (string, error)    { return p.ReadLine(prompt) }
 func (p *plainEditor) SetCompleter(func(string, int) (string, int, bool)) {}
 func (p *plainEditor) Running(func())                                     {}
+func (p *plainEditor) Abort()                                             {}
 func (p *plainEditor) Close() error                                       { return nil }
 
 func (p *plainEditor) Write(b []byte) (int, error) {

@@ -90,7 +90,7 @@ func startKernel(ctx context.Context, o Options) (*kernelProcess, error) {
 		close(k.done)
 	}()
 	if err := k.waitListening(ctx); err != nil {
-		k.stop()
+		k.stop(false)
 		return nil, fmt.Errorf("%w\n%s", err, k.logTail())
 	}
 	return k, nil
@@ -119,12 +119,17 @@ func (k *kernelProcess) waitListening(ctx context.Context) error {
 	}
 }
 
-// stop waits for the kernel to exit after a shutdown_request, and ends
-// its process group if it does not; the files the console wrote go.
-func (k *kernelProcess) stop() {
+// stop waits for the kernel to exit after a shutdown_request (asked: the
+// console sent one), and ends its process group if it does not; the files
+// the console wrote go.
+func (k *kernelProcess) stop(asked bool) {
+	grace := 15 * time.Second
+	if !asked {
+		grace = 0 // the console failed before it could ask
+	}
 	select {
 	case <-k.done:
-	case <-time.After(15 * time.Second):
+	case <-time.After(grace):
 		_ = syscall.Kill(-k.cmd.Process.Pid, syscall.SIGTERM)
 		select {
 		case <-k.done:

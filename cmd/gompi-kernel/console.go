@@ -62,7 +62,7 @@ func consoleCmd(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 	if err := console.Run(ctx, console.Options{
 		Existing: *existing, Ranks: *ranks, MPIRun: *mpirun, In: stdin, Out: stdout, Log: log,
 	}); err != nil {
-		fmt.Fprintf(stderr, "gompi-kernel console: %v\n", err)
+		fmt.Fprintf(stderr, "gompi-kernel %v\n", err) // "console: …" names itself
 		return 1
 	}
 	return 0
