@@ -32,9 +32,6 @@ Usage:
                                        serve its mpi.Call; --all: on every rank
   mpirun -n N gompi-kernel repl        a line REPL on rank 0 whose input runs on
                                        every rank
-  gompi-kernel console [--ranks N | --existing FILE]
-                                       a terminal console (Go) on a new kernel
-                                       of N ranks, or on a running one
   gompi-kernel install [flags]         install a kernelspec for JupyterLab,
                                        notebook, console and nbconvert
   gompi-kernel uninstall [flags]       remove an installed kernelspec
