@@ -170,6 +170,24 @@ func TestErrorBlockCells(t *testing.T) {
 	}
 }
 
+// TestErrorBlockScript checks a script as modes/script.go runs it: the
+// file's declarations labelled with its name, then its renamed main called
+// by a cell of the kernel's own, whose top level is not shown.
+func TestErrorBlockScript(t *testing.T) {
+	ts := newTestSession(t, Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	src := "package main\n\nfunc work() {\n\tpanic(\"broke\")\n}\n\nfunc __gompiScriptMain() {\n\twork()\n}\n"
+	if res := ts.ExecuteCell(ctx, "s.go", src); res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	res := ts.Execute(ctx, "__gompiScriptMain()")
+	want := []string{Red + "Panic" + Reset, "    s.go, line 4, column 2, in work", "    s.go, line 8, column 2, in main", "Panic: broke"}
+	if res.Err == nil || !reflect.DeepEqual(res.Err.Plain()[1:], want[1:]) || res.Err.Traceback[0] != want[0] {
+		t.Errorf("traceback = %q, want %q", res.Err.Traceback, want)
+	}
+}
+
 // TestFold checks the one block for several ranks: the ranks on the red
 // name line, each group's message once, interrupts named once.
 func TestFold(t *testing.T) {

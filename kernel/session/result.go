@@ -123,12 +123,16 @@ func (s *Session) frames(trace string) []Frame {
 		if strings.HasPrefix(fn, "__gompiBlock") {
 			fn = strings.TrimPrefix(strings.TrimPrefix(fn, strings.SplitN(fn, ".", 2)[0]), ".")
 		}
+		declared := strings.SplitN(fn, ".", 2)[0]
+		if declared == "__gompiScriptMain" {
+			fn = "main" + strings.TrimPrefix(fn, declared) // a script's func main, renamed by modes/script.go
+		}
 		if strings.HasPrefix(fn, "__gompi") {
 			continue // a hidden helper of the kernel's (method values, guards)
 		}
 		f := Frame{Func: fn, Line: line, Col: col}
 		if fn != "" {
-			f.Cell = s.declaredIn(strings.SplitN(fn, ".", 2)[0])
+			f.Cell = s.declaredIn(declared)
 		}
 		out = append(out, f)
 	}

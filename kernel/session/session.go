@@ -17,6 +17,7 @@ import (
 	"path"
 	"reflect"
 	"sort"
+	"strings"
 	"sync"
 
 	"github.com/traefik/yaegi/interp"
@@ -215,7 +216,27 @@ func (s *Session) ExecuteCell(ctx context.Context, label, code string) (res Resu
 	if err := s.streams.restore(); err != nil {
 		return Result{Err: newError(ErrInternal, err.Error(), nil)}
 	}
-	return s.execute(ctx, code)
+	res = s.execute(ctx, code)
+	if res.Err != nil && len(res.Err.Frames) > 0 && strings.HasPrefix(strings.TrimSpace(code), "__gompi") {
+		// Code of the kernel's own (a script's renamed main called by
+		// modes/script.go): its top level means nothing to the user.
+		res.Err = withoutTopLevel(res.Err)
+	}
+	return res
+}
+
+// withoutTopLevel drops the frames at the top level of the failing cell.
+func withoutTopLevel(e *Error) *Error {
+	var frames []Frame
+	for _, f := range e.Frames {
+		if f.Func != "" || f.Cell != "" {
+			frames = append(frames, f)
+		}
+	}
+	if len(frames) == len(e.Frames) {
+		return e
+	}
+	return newError(e.Name, e.Value, frames)
 }
 
 func (s *Session) execute(ctx context.Context, code string) Result {
