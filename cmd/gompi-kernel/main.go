@@ -79,6 +79,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return script(args[1:], stdout, stderr)
 		case "repl":
 			return repl(args[1:], os.Stdin, stdout, stderr)
+		case "console":
+			return consoleCmd(args[1:], os.Stdin, stdout, stderr)
 		case "uninstall":
 			return uninstall(args[1:], stdout, stderr)
 		case "version":
