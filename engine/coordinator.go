@@ -125,7 +125,7 @@ func (c *Coordinator) ExecuteOn(ctx context.Context, code string, ranks []int, o
 
 	localCtx, cancelLocal := context.WithCancel(ctx)
 	defer cancelLocal()
-	cmd := command{Kind: cmdExecute, Code: code, Ranks: ranks}
+	cmd := command{Kind: cmdExecute, Code: code, Ranks: ranks, Label: kernel.CellLabel(ctx)}
 	c.mu.Lock()
 	c.seq++
 	cmd.Seq = c.seq
@@ -147,7 +147,7 @@ func (c *Coordinator) ExecuteOn(ctx context.Context, code string, ranks []int, o
 	}
 	if cmd.runs(0) {
 		go func() {
-			report := c.rank.Execute(localCtx, code, x.labels.forRank(0))
+			report := c.rank.Execute(localCtx, code, cmd.Label, x.labels.forRank(0))
 			// Rank 0 is done calling: release any rank still in (or yet to
 			// enter) EventLoop, as pyMOR's script mode quits at the end.
 			if err := c.quitFor(context.Background(), x); err != nil {
@@ -175,7 +175,7 @@ func (c *Coordinator) ExecuteOn(ctx context.Context, code string, ranks []int, o
 			seconds[r] = -1
 		}
 	}
-	return kernel.Outcome{Data: reports[0].Data, Err: foldErrors(reports, interrupted), Seconds: seconds}
+	return kernel.Outcome{Data: reports[0].Data, Err: foldErrors(reports, interrupted, cmd.Label), Seconds: seconds}
 }
 
 // await waits until every rank has reported. Once a rank has failed, the

@@ -32,6 +32,12 @@ Usage:
                                        serve its mpi.Call; --all: on every rank
   mpirun -n N gompi-kernel repl        a line REPL on rank 0 whose input runs on
                                        every rank
+  gompi-kernel console [--ranks N | --existing FILE]
+                                       a terminal console in Go: starts a
+                                       kernel on N ranks (default 4) or attaches
+                                       to a running one (FILE: its connection
+                                       file); Ctrl-C interrupts; also --mpirun
+                                       PATH, --log-level LEVEL
   gompi-kernel install [flags]         install a kernelspec for JupyterLab,
                                        notebook, console and nbconvert
   gompi-kernel uninstall [flags]       remove an installed kernelspec
