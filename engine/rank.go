@@ -57,9 +57,14 @@ func NewRank(f *Fabric, args []string) (*Rank, error) {
 		Size:      f.Size(),
 		Exports:   exports,
 		PreImport: []string{"gompi/mpi", "gompi/display"},
-		Stdout:    streamWriter{r, "stdout"},
-		Stderr:    streamWriter{r, "stderr"},
-		Args:      args,
+		// Inspection reads the doc comments of the methods bound above.
+		Docs: map[string]session.DocSource{
+			"gompi/mpi":     {Dirs: []string{"mpi", "registry", "engine"}, Recvs: []string{"World", "API", "Driver"}},
+			"gompi/display": {Dirs: []string{"kernel/display"}, Recvs: []string{"Display"}},
+		},
+		Stdout: streamWriter{r, "stdout"},
+		Stderr: streamWriter{r, "stderr"},
+		Args:   args,
 		Input: func(prompt string, password bool) (string, error) {
 			if out := r.output(); out != nil {
 				return out.Input(prompt, password)

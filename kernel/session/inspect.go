@@ -140,10 +140,6 @@ func (h *help) render(d *declDoc) string {
 	return b.String()
 }
 
-// gompiRecvs are the types whose bound methods make the cells' gompi
-// packages, in the order a name is looked for.
-var gompiRecvs = []string{"World", "API", "Driver", "Display", "", "*"}
-
 // packageMember describes pkg.name of a compiled package.
 func (h *help) packageMember(pkg, path, name string) string {
 	sym, ok := h.s.pkgs.symbols[path][name]
@@ -155,8 +151,8 @@ func (h *help) packageMember(pkg, path, name string) string {
 	// package line last.
 	tail := fmt.Sprintf("\npackage %s // import %q\n", pkg, path)
 	recvs := []string{""}
-	if _, ok := gompiDirs[path]; ok {
-		recvs = gompiRecvs
+	if src, ok := h.docs.bound[path]; ok {
+		recvs = append(append([]string(nil), src.Recvs...), "", "*")
 	}
 	var missing string
 	for _, r := range recvs {

@@ -31,6 +31,10 @@ type Options struct {
 	// Exports are extra compiled packages, keyed like yaegi's stdlib
 	// ("gompi/mpi/mpi" is package mpi at import path "gompi/mpi").
 	Exports interp.Exports
+	// Docs says where inspection finds the documentation of packages in
+	// Exports that the kernel binds from Go values (gompi/mpi is the
+	// methods of several types), by import path.
+	Docs map[string]DocSource
 	// PreImport lists import paths imported before the first cell.
 	PreImport []string
 	// Stdout and Stderr receive the cells' output while it is written.
