@@ -65,6 +65,14 @@ func TestBrowser(t *testing.T) {
 	srv := startNotebookServer(t, root)
 	t.Logf("notebook server %s (pid %d)", srv.url, srv.cmd.Process.Pid)
 
+	// Chromium runs in a process group of its own: whatever happens to
+	// node, no browser outlives the test.
+	profile := t.TempDir()
+	t.Cleanup(func() {
+		for _, pid := range processesOf(profile) {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	start := time.Now()
@@ -76,7 +84,7 @@ func TestBrowser(t *testing.T) {
 		"NB_KERNEL=gompi",
 		"NB_NOTEBOOKS="+strings.Join(notebooks, ","),
 		"NB_SHOTS="+shots,
-		"NB_PROFILE="+t.TempDir(),
+		"NB_PROFILE="+profile,
 		"NB_BINARY="+binary,
 		"CHROMIUM="+chromium,
 	)

@@ -75,7 +75,19 @@ async function shot(page, name) {
   shotNo++;
   const file = path.join(SHOTS, `${String(shotNo).padStart(2, '0')}-${name}.png`);
   try {
+    // A notebook scrolls inside #site, not the document: make the window
+    // tall enough to show the whole notebook (bounded), then shoot.
+    const h = await page.evaluate(() => {
+      const site = document.querySelector('#site');
+      return site ? site.scrollHeight + site.getBoundingClientRect().top : 0;
+    });
+    const tall = h > 1000;
+    if (tall) {
+      await page.setViewport({ width: 1280, height: Math.min(Math.ceil(h) + 20, 8000) });
+      await sleep(300);
+    }
     await withTimeout(page.screenshot({ path: file, fullPage: true }), 20000, 'screenshot');
+    if (tall) await page.setViewport({ width: 1280, height: 1000 });
     console.log(`shot ${file}`);
   } catch (e) {
     console.log(`shot ${file} failed: ${e.message}`);
@@ -313,6 +325,7 @@ async function main() {
     await tree.click('#new-dropdown-button');
     const item = `#kernel-${KERNEL} a`;
     await tree.waitForSelector(item, { visible: true, timeout: 20000 });
+    await shot(tree, 'new-menu');
     const label = await tree.$eval(item, (a) => a.innerText);
     check(/4 ranks/.test(label), `the New menu item for ${KERNEL} reads ${JSON.stringify(label)}`);
     await tree.click(item);
@@ -501,6 +514,7 @@ async function main() {
     await page.keyboard.up('Shift');
     await page.waitForSelector('#tooltip .tooltiptext', { visible: true, timeout: 20000 });
     await waitFor(page, () => document.querySelector('#tooltip .tooltiptext').innerText.trim().length > 0, 10000, 'tooltip text');
+    await waitFor(page, () => getComputedStyle(document.querySelector('#tooltip')).opacity === '1', 5000, 'the tooltip to fade in');
     const text = await page.$eval('#tooltip .tooltiptext', (e) => e.innerText);
     check(/^\s*func Fields\(s string\) \[\]string/.test(text), `the tooltip does not start with the signature:\n${text}`);
     console.log(`  tooltip: ${JSON.stringify(text.slice(0, 120))}`);
