@@ -73,7 +73,7 @@ func TestBrowser(t *testing.T) {
 			syscall.Kill(pid, syscall.SIGKILL)
 		}
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 7*time.Minute)
 	defer cancel()
 	start := time.Now()
 	cmd := exec.CommandContext(ctx, "node", filepath.Join(repoDir, "tests", "browser", "notebook.js"))
@@ -112,7 +112,7 @@ func TestBrowser(t *testing.T) {
 	err = cmd.Wait()
 	t.Logf("browser session took %v", time.Since(start).Round(time.Second))
 	if ctx.Err() != nil {
-		t.Errorf("the browser session did not end within 10 minutes")
+		t.Errorf("the browser session did not end within 7 minutes")
 	}
 	if err != nil || len(failed) > 0 {
 		t.Errorf("browser steps failed (node: %v):\n%s\nnotebook server log (last lines):\n%s",
