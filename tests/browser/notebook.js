@@ -402,7 +402,8 @@ async function main() {
     cell = await freshCell(page);
     const code = [
       'bar := display.NewID()',
-      'if mpi.Rank() == 0 { for i := 0; i <= 100; i += 20 { display.Update(bar, map[string]any{"text/html": fmt.Sprintf("<progress value=%d max=100></progress> %d%%", i, i)}); time.Sleep(200 * time.Millisecond) } }',
+      'show := func(i int) { display.Update(bar, map[string]any{"text/html": fmt.Sprintf("<progress value=%d max=100></progress> %d%%", i, i)}) }',
+      'if mpi.Rank() == 0 { for i := 0; i <= 100; i += 20 { show(i); time.Sleep(200 * time.Millisecond) } }',
     ].join('\n');
     await typeInCell(page, cell, code);
     await page.keyboard.down('Shift');
