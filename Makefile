@@ -33,7 +33,7 @@ lint:
 # -p 1: packages one after another, so that the idle-CPU measurements of one
 # are not inflated by the MPI jobs of another on a 2-core machine.
 gotest:
-	go test -p 1 -count=1 -timeout 15m $(GOFLAGS_TEST) ./...
+	go test -p 1 -count=1 -timeout 25m $(GOFLAGS_TEST) ./...
 
 # The packages that need no MPI, under the race detector (the MPI ones run
 # under mpirun in gotest; the core must also build without cgo). The session

@@ -16,6 +16,10 @@ import (
 // always waiting in a collective for the rank that failed.
 const stuckGrace = time.Second
 
+// compileGrace replaces stuckGrace after a compile error, which every rank
+// meets alike, however long it takes a loaded rank to get there.
+const compileGrace = 15 * time.Second
+
 // Coordinator is rank 0's side of the kernel: it runs each cell on every
 // rank (its own included), merges their output into one labelled stream and
 // folds their outcomes into one reply. It implements Interpreter.
@@ -198,7 +202,14 @@ func (c *Coordinator) await(ctx context.Context, x *execution) (interrupted []in
 			}
 		case <-failed:
 			failed = nil
-			t := time.NewTimer(stuckGrace)
+			wait := stuckGrace
+			if x.firstFailure == session.ErrCompile {
+				// Every rank compiles the same cell against the same
+				// state: the others are not stuck but slower (a loaded
+				// node), and will report the same error.
+				wait = compileGrace
+			}
+			t := time.NewTimer(wait)
 			defer t.Stop()
 			grace = t.C
 		case <-grace:

@@ -37,6 +37,9 @@ type execution struct {
 	membersDone chan struct{} // every rank running the cell reported
 	failed      chan struct{} // closed at the first failure
 	onFail      sync.Once
+	// firstFailure is the error name of the first rank that failed, set
+	// before failed is closed.
+	firstFailure string
 	serving     []bool        // the rank serves Calls now
 	changed     chan struct{} // closed and replaced when serving or done changes
 	calls       map[uint64]*pendingCall
@@ -152,7 +155,10 @@ func (x *execution) finish(rank int, r doneReport) {
 		}
 	}
 	if r.Err != nil {
-		x.onFail.Do(func() { close(x.failed) })
+		x.onFail.Do(func() {
+			x.firstFailure = r.Err.Name
+			close(x.failed)
+		})
 	}
 	if x.left == 0 {
 		close(x.allDone)
