@@ -40,9 +40,9 @@ type execution struct {
 	// firstFailure is the error name of the first rank that failed, set
 	// before failed is closed.
 	firstFailure string
-	serving     []bool        // the rank serves Calls now
-	changed     chan struct{} // closed and replaced when serving or done changes
-	calls       map[uint64]*pendingCall
+	serving      []bool        // the rank serves Calls now
+	changed      chan struct{} // closed and replaced when serving or done changes
+	calls        map[uint64]*pendingCall
 }
 
 // pendingCall collects the workers' answers to one Call.
