@@ -1,0 +1,310 @@
+package tests
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// compiledEnv gives kernels started by the test a fresh plugin cache (so
+// that the first build of a cell really builds and the second is a hit),
+// while keeping the go command's own build cache warm: a cold one costs
+// tens of seconds per test run.
+func compiledEnv(t *testing.T) {
+	t.Helper()
+	gocache, err := exec.Command("go", "env", "GOCACHE").Output()
+	if err != nil {
+		t.Skipf("no go command to build plugins with: %v", err)
+	}
+	t.Setenv("GOCACHE", strings.TrimSpace(string(gocache)))
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+}
+
+// shown joins everything a result showed as text: streams, and the last
+// text of each display (a progress line is replaced by the result).
+func (r result) shown() string {
+	var b strings.Builder
+	for _, m := range r.Msgs {
+		switch m.Type {
+		case "stream":
+			b.WriteString(m.Content["text"].(string))
+		case "display_data", "update_display_data":
+			if d, ok := m.Content["data"].(map[string]any); ok {
+				fmt.Fprintln(&b, d["text/plain"])
+			}
+		}
+	}
+	return b.String()
+}
+
+// errorOf is the ename and evalue of a failed execute.
+func errorOf(r result) (string, string) {
+	ename, _ := r.Reply["ename"].(string)
+	evalue, _ := r.Reply["evalue"].(string)
+	return ename, evalue
+}
+
+// compiledCell is the %%compile cell of TestCompiledCells: a stencil, a
+// function calling mpi.Allreduce, a type with methods, a constant, and a
+// loop that waits in mpi.Barrier until it is interrupted.
+const compiledCell = `%%compile
+import "gompi/mpi"
+
+// Step is one Jacobi sweep of u into v.
+func Step(u, v []float64) {
+	for i := 1; i < len(u)-1; i++ {
+		v[i] = 0.25*u[i-1] + 0.5*u[i] + 0.25*u[i+1]
+	}
+}
+
+// Total sums x over every rank.
+func Total(x []float64) float64 {
+	s := 0.0
+	for _, v := range x {
+		s += v
+	}
+	out := make([]float64, 1)
+	if err := mpi.Allreduce([]float64{s}, out, mpi.Sum); err != nil {
+		panic(err)
+	}
+	return out[0]
+}
+
+type Grid struct{ U []float64 }
+
+func NewGrid(n int) *Grid { return &Grid{U: make([]float64, n)} }
+
+func (g *Grid) Fill(v float64) {
+	for i := range g.U {
+		g.U[i] = v
+	}
+}
+
+func (g *Grid) Norm1() float64 { return Total(g.U) }
+
+const N = 1000
+
+// Spin waits in Barrier until the cell is interrupted.
+func Spin() int {
+	n := 0
+	for {
+		if err := mpi.Barrier(); err != nil {
+			return n
+		}
+		n++
+	}
+}
+`
+
+// TestCompiledCells drives a 4-rank kernel through %%compile cells as a
+// user would: what a cell defined is listed, later cells call it at every
+// rank (checked against the same code interpreted), mpi inside compiled
+// code, methods, redefinition, the cache, a compile error with the cell's
+// own line:column, interrupts of a compiled MPI loop and of a build.
+func TestCompiledCells(t *testing.T) {
+	compiledEnv(t)
+	k := startKernel(t, 4)
+	interp := `
+func stepI(u, v []float64) {
+	for i := 1; i < len(u)-1; i++ {
+		v[i] = 0.25*u[i-1] + 0.5*u[i] + 0.25*u[i+1]
+	}
+}
+u := make([]float64, N)
+for i := range u {
+	u[i] = float64((i * (mpi.Rank() + 3)) % 17)
+}
+a, b := make([]float64, N), make([]float64, N)
+copy(a, u)
+copy(b, u)
+ta, tb := make([]float64, N), make([]float64, N)
+for s := 0; s < 50; s++ {
+	Step(a, ta)
+	a, ta = ta, a
+	stepI(b, tb)
+	b, tb = tb, b
+}
+same, moved := true, false
+for i := range a {
+	same = same && a[i] == b[i]
+	moved = moved || a[i] != u[i]
+}
+fmt.Println("equal", same, moved)`
+	res := drive(t, k.connFile,
+		exec1(compiledCell), // 0
+		exec1(interp),       // 1
+		exec1(`fmt.Println("total", Total([]float64{float64(mpi.Rank() + 1)}))`),  // 2
+		exec1("g := NewGrid(N)\ng.Fill(0.5)\ng.Norm1()"),                          // 3
+		exec1("%%compile\n\nfunc Bad() int {\n\tx := 1\n\treturn x + \"a\"\n}\n"), // 4
+		exec1(`"alive after a compile error"`),                                    // 5
+		exec1("%%compile\nfunc Step(u, v []float64) { v[0] = 42 }\n"),             // 6: redefinition
+		exec1("v := make([]float64, 3)\nStep([]float64{1, 2, 3}, v)\nv[0]"),       // 7
+		exec1(compiledCell), // 8: the same cell again
+		exec1("w := make([]float64, 3)\nStep([]float64{4, 8, 4}, w)\nw[1]"), // 9
+		action{"do": "execute", "code": "Spin()", "interrupt_after": 1.5},   // 10
+		exec1(`fmt.Println("after", Total([]float64{1}))`),                  // 11
+		action{"do": "execute", "code": fmt.Sprintf("%%%%compile\nconst Fresh = %d\n\nfunc Later() int { return Fresh }\n", time.Now().UnixNano()), "interrupt_after": 0.3}, // 12
+		exec1(`"alive after an interrupted build"`), // 13
+	)
+	for i, r := range res {
+		t.Logf("cell %d: %s %v\n%s", i, r.status(), r.Reply["evalue"], r.shown())
+	}
+	want := "compiled: func Step, func Total, type Grid, func NewGrid, method Grid.Fill, method Grid.Norm1, const N, func Spin"
+	if res[0].status() != "ok" || !strings.Contains(res[0].shown(), want) {
+		t.Errorf("%%%%compile cell: %s, shows %q, want %q", res[0].status(), res[0].shown(), want)
+	}
+	if strings.Contains(res[0].shown(), "(cached)") {
+		t.Errorf("first build of the cell came from an empty cache: %q", res[0].shown())
+	}
+	checkProgress(t, res[0], "compiling", "compiled: ")
+	for r := 0; r < 4; r++ {
+		if l := fmt.Sprintf("[%d] equal true true\n", r); !strings.Contains(res[1].stream("stdout"), l) {
+			t.Errorf("compiled stencil vs interpreted: want %q in\n%s", l, res[1].stream("stdout"))
+		}
+		if l := fmt.Sprintf("[%d] total 10\n", r); !strings.Contains(res[2].stream("stdout"), l) {
+			t.Errorf("Allreduce in compiled code: want %q in\n%s", l, res[2].stream("stdout"))
+		}
+	}
+	if got := textResult(res[3]); got != "2000" {
+		t.Errorf("methods of a compiled type: Norm1 = %q, want 2000 (0.5 × 1000 × 4 ranks)", got)
+	}
+	ename, evalue := errorOf(res[4])
+	if res[4].status() != "error" || ename != "CompileError" || !strings.HasPrefix(evalue, "5:9: invalid operation") {
+		t.Errorf("compile error: %s %s: %q", res[4].status(), ename, evalue)
+	}
+	if n := len(res[4].of("error")); n != 1 {
+		t.Errorf("compile error: %d error messages, want ONE", n)
+	}
+	if got := textResult(res[5]); got != `"alive after a compile error"` {
+		t.Errorf("after a compile error: %q", got)
+	}
+	if !strings.Contains(res[6].shown(), "compiled: func Step") || textResult(res[7]) != "42" {
+		t.Errorf("redefinition: %q, then Step gave %q, want 42", res[6].shown(), textResult(res[7]))
+	}
+	if !strings.Contains(res[8].shown(), want+" (cached)") || textResult(res[9]) != "6" {
+		t.Errorf("the first cell again: %q (want it cached), Step gave %q, want 6", res[8].shown(), textResult(res[9]))
+	}
+	if ename, _ := errorOf(res[10]); res[10].status() != "error" || ename != "Interrupted" {
+		t.Errorf("interrupting a compiled Barrier loop: %s %s %v", res[10].status(), ename, res[10].Reply["evalue"])
+	}
+	if !strings.Contains(res[11].stream("stdout"), "[3] after 4\n") {
+		t.Errorf("MPI after the interrupt:\n%s", res[11].stream("stdout"))
+	}
+	if ename, evalue := errorOf(res[12]); res[12].status() != "error" || ename != "Interrupted" || !strings.Contains(evalue, "build") {
+		t.Errorf("interrupting a build: %s %s %q", res[12].status(), ename, evalue)
+	}
+	if got := textResult(res[13]); got != `"alive after an interrupted build"` {
+		t.Errorf("after an interrupted build: %q", got)
+	}
+}
+
+// checkProgress checks the progress line of a build that took longer than
+// a second: a display with an id, updated in place, ending with the result.
+func checkProgress(t *testing.T, r result, what, done string) {
+	t.Helper()
+	var id string
+	var texts []string
+	for _, m := range r.Msgs {
+		if m.Type != "display_data" && m.Type != "update_display_data" {
+			continue
+		}
+		tr, _ := m.Content["transient"].(map[string]any)
+		if tr == nil || tr["display_id"] == nil {
+			t.Errorf("progress %s without a display id: %v", m.Type, m.Content)
+			continue
+		}
+		if id == "" && m.Type == "display_data" {
+			id = tr["display_id"].(string)
+		}
+		if tr["display_id"] != id {
+			t.Errorf("progress %s for display %v, want %s", m.Type, tr["display_id"], id)
+		}
+		texts = append(texts, m.Content["data"].(map[string]any)["text/plain"].(string))
+	}
+	if len(texts) == 0 {
+		if r.Seconds > 3 {
+			t.Errorf("a build of %.1f s showed no progress line", r.Seconds)
+		}
+		return
+	}
+	if !regexp.MustCompile(`^`+regexp.QuoteMeta(what)+`… \d+ s$`).MatchString(texts[0]) || !strings.HasPrefix(texts[len(texts)-1], done) {
+		t.Errorf("progress line: %q, want elapsed seconds replaced by the result", texts)
+	}
+	t.Logf("progress line: %q", texts)
+}
+
+// TestCompiledModules: a third-party module from the module proxy used in
+// a cell, %go get and %go replace, and the version-conflict message.
+func TestCompiledModules(t *testing.T) {
+	compiledEnv(t)
+	lib := t.TempDir()
+	for name, src := range map[string]string{
+		"go.mod":   "module example.com/mylib\n\ngo 1.22\n",
+		"mylib.go": "package mylib\n\n// Twice doubles.\nfunc Twice(x int) int { return 2 * x }\n",
+	} {
+		if err := os.WriteFile(filepath.Join(lib, name), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	k := startKernel(t, 4)
+	res := drive(t, k.connFile,
+		exec1("%go get github.com/montanaflynn/stats@v0.14.0"), // 0
+		exec1("import \"github.com/montanaflynn/stats\"\n\nm, _ := stats.Mean([]float64{1, 2, 3, float64(mpi.Rank())})\nfmt.Println(\"mean\", m)"), // 1
+		exec1("import \"github.com/montanaflynn/stats\"\n\nmd, _ := stats.Median([]float64{5, 1, 3})\nmd"),                                         // 2
+		exec1("%go get gonum.org/v1/gonum@v0.14.0"),                           // 3
+		exec1("%go replace example.com/mylib => "+lib),                        // 4
+		exec1("import \"example.com/mylib\"\n\nmylib.Twice(mpi.Rank() + 20)"), // 5
+	)
+	for i, r := range res {
+		t.Logf("cell %d: %s %v\n%s", i, r.status(), r.Reply["evalue"], r.shown())
+	}
+	if res[0].status() != "ok" || !strings.Contains(res[0].shown(), "github.com/montanaflynn/stats v0.14.0") {
+		t.Errorf("%%go get: %s %q", res[0].status(), res[0].shown())
+	}
+	if !strings.Contains(res[1].shown(), "compiled github.com/montanaflynn/stats") {
+		t.Errorf("first import of a module should say it was built: %q", res[1].shown())
+	}
+	checkProgress(t, res[1], "building github.com/montanaflynn/stats", "compiled github.com/montanaflynn/stats")
+	for r := 0; r < 4; r++ {
+		if l := fmt.Sprintf("[%d] mean %v\n", r, float64(6+r)/4); !strings.Contains(res[1].stream("stdout"), l) {
+			t.Errorf("stats.Mean on every rank: want %q in\n%s", l, res[1].stream("stdout"))
+		}
+	}
+	if textResult(res[2]) != "3" || strings.Contains(res[2].shown(), "compiled") {
+		t.Errorf("second cell importing the module: %q, shows %q (nothing to build)", textResult(res[2]), res[2].shown())
+	}
+	ename, evalue := errorOf(res[3])
+	for _, w := range []string{"gonum.org/v1/gonum v0.14.0", "gonum.org/v1/gonum v0.17.0 compiled into the kernel", "%go get gonum.org/v1/gonum@v0.17.0"} {
+		if ename != "VersionConflict" || !strings.Contains(evalue, w) {
+			t.Errorf("version conflict: %s %q lacks %q", ename, evalue, w)
+		}
+	}
+	if res[4].status() != "ok" || textResult(res[5]) != "40" {
+		t.Errorf("%%go replace: %s %q; mylib.Twice = %q", res[4].status(), res[4].shown(), textResult(res[5]))
+	}
+}
+
+// TestCompiledNoToolchain: without a go command the kernel says which
+// toolchain it needs, and the session goes on.
+func TestCompiledNoToolchain(t *testing.T) {
+	t.Setenv("PATH", "/usr/bin:/bin")
+	k := startKernel(t, 2)
+	res := drive(t, k.connFile,
+		exec1("%%compile\nfunc F() int { return 1 }\n"),
+		exec1("1 + 1"),
+	)
+	ename, evalue := errorOf(res[0])
+	for _, w := range []string{"compiled cells need the Go toolchain go1.", "there is no go command on PATH", "GOTOOLCHAIN=go1."} {
+		if ename != "ToolchainError" || !strings.Contains(evalue, w) {
+			t.Errorf("no toolchain: %s %q lacks %q", ename, evalue, w)
+		}
+	}
+	if got := textResult(res[1]); got != "2" {
+		t.Errorf("after the toolchain error: %q", got)
+	}
+}
