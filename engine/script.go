@@ -10,6 +10,7 @@ import (
 	"os"
 	"reflect"
 	"strconv"
+	"strings"
 
 	"github.com/traefik/yaegi/interp"
 
@@ -43,7 +44,7 @@ const scriptExit = "gompiExitStatus"
 // ScriptCall runs its main. Errors are those of a %%compile cell
 // (CompileError, ToolchainError, …); nothing is printed on success.
 func (c *Coordinator) LoadScript(ctx context.Context, src string, out kernel.Output) kernel.Outcome {
-	src, err := rewriteExit(src)
+	src, err := prepareScript(src)
 	if err != nil {
 		return kernel.Outcome{Err: kernelError("CompileError", err.Error())}
 	}
@@ -59,6 +60,27 @@ func (c *Coordinator) LoadScript(ctx context.Context, src string, out kernel.Out
 		return kernel.Outcome{Err: kernelError("CompileError", "no func main() to run")}
 	}
 	return c.load(ctx, a, out)
+}
+
+// prepareScript makes a script's source a %%compile source: its build
+// constraints (//go:build ignore keeps a script out of its directory's
+// package) become plain comments, since the cell goes into a generated
+// file, and os.Exit unwinds (rewriteExit). Lengths are kept, so compiler
+// positions are the script's own.
+func prepareScript(src string) (string, error) {
+	lines := strings.SplitAfter(src, "\n")
+	for i, l := range lines {
+		t := strings.TrimSpace(l)
+		switch {
+		case strings.HasPrefix(t, "//go:build"):
+			lines[i] = strings.Replace(l, "//go:build", "//go_build", 1)
+		case strings.HasPrefix(t, "// +build"):
+			lines[i] = strings.Replace(l, "// +build", "// -build", 1)
+		case strings.HasPrefix(t, "package "):
+			return rewriteExit(strings.Join(lines, ""))
+		}
+	}
+	return rewriteExit(src)
 }
 
 // rewriteExit makes os.Exit in a compiled script unwind instead of ending

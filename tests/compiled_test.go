@@ -308,3 +308,65 @@ func TestCompiledNoToolchain(t *testing.T) {
 		t.Errorf("after the toolchain error: %q", got)
 	}
 }
+
+// compiledScript is a script for TestCompiledScript: its type's name says
+// whether it ran compiled ("main.point"; yaegi's types have no package),
+// a compiled loop calls mpi.Allreduce on every rank (--all), and rank 0
+// exits with the status the script gives os.Exit.
+const compiledScript = `//go:build ignore
+
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"gompi/mpi"
+)
+
+type point struct{ X, Y int }
+
+func main() {
+	total := make([]float64, 1)
+	if err := mpi.Allreduce([]float64{float64(mpi.Rank())}, total, mpi.Sum); err != nil {
+		panic(err)
+	}
+	fmt.Printf("%T total %v args %v\n", point{}, total[0], os.Args[1:])
+	if mpi.Rank() == 0 {
+		os.Exit(3)
+	}
+}
+`
+
+// TestCompiledScript is gompi-kernel run with a compiled script: output,
+// arguments and the exit status as when interpreted (--interpret), the
+// plugin cache on the second run, and a compile error as go run shows it.
+func TestCompiledScript(t *testing.T) {
+	compiledEnv(t)
+	p := writeScript(t, compiledScript)
+	code, out, errs := runScript(t, 4, "", "run", "--all", "--log-level", "info", p, "a b", "c")
+	if code != 3 {
+		t.Errorf("compiled: exit %d, want the script's 3\n%s\n%s", code, out, errs)
+	}
+	for r := 0; r < 4; r++ {
+		if l := fmt.Sprintf("[%d] main.point total 6 args [a b c]\n", r); !strings.Contains(out, l) {
+			t.Errorf("compiled: stdout lacks %q:\n%s", l, out)
+		}
+	}
+	if !strings.Contains(errs, "plugin built") {
+		t.Errorf("first run should build the plugin:\n%s", errs)
+	}
+	code, _, errs = runScript(t, 2, "", "run", "--all", "--log-level", "info", p)
+	if code != 3 || !strings.Contains(errs, "plugin from cache") || strings.Contains(errs, "plugin built") {
+		t.Errorf("second run: exit %d, want 3 and the plugin from the cache:\n%s", code, errs)
+	}
+	code, out, errs = runScript(t, 4, "", "run", "--all", "--interpret", p, "a b", "c")
+	if code != 3 || !strings.Contains(out, "[2] ") || !strings.Contains(out, " total 6 args [a b c]\n") || strings.Contains(out, "main.point") {
+		t.Errorf("--interpret: exit %d, want 3 and the output interpreted:\n%s\n%s", code, out, errs)
+	}
+	bad := writeScript(t, "package main\n\nfunc main() {\n\tvar x int = \"no\"\n}\n")
+	code, _, errs = runScript(t, 2, "", "run", bad)
+	if want := bad + ":4:14: cannot use \"no\""; code != 1 || !strings.Contains(errs, want) {
+		t.Errorf("compile error: exit %d, want 1 and %q:\n%s", code, want, errs)
+	}
+}
