@@ -370,3 +370,35 @@ func TestCompiledScript(t *testing.T) {
 		t.Errorf("compile error: exit %d, want 1 and %q:\n%s", code, want, errs)
 	}
 }
+
+// TestCompiledStdio: loading a plugin points os.Stdout and os.Stderr at
+// the cells' capture pipes, process-wide. The kernel's own writers must
+// not follow: its log still reaches its stderr after a load, compiled
+// fmt.Println reaches the cell, and a worker killed by a panic in a
+// compiled goroutine is still reported with the runtime's words (the
+// lifeline owns descriptor 2), which stay out of the cells' output.
+func TestCompiledStdio(t *testing.T) {
+	compiledEnv(t)
+	k := startKernel(t, 2, "--log-level", "debug")
+	res := drive(t, k.connFile,
+		exec1("%%compile\nimport (\n\t\"fmt\"\n\t\"time\"\n)\n\nfunc Hello(r int) { fmt.Println(\"compiled hello from\", r) }\n\nfunc Boom() {\n\tgo func() { panic(\"boom in a compiled goroutine\") }()\n\ttime.Sleep(5 * time.Second)\n}\n"),
+		exec1("Hello(mpi.Rank())"),
+		exec1("if mpi.Rank() == 1 {\n\tBoom()\n}\nmpi.Barrier()"),
+	)
+	for r := 0; r < 2; r++ {
+		if l := fmt.Sprintf("[%d] compiled hello from %d\n", r, r); !strings.Contains(res[1].stream("stdout"), l) {
+			t.Errorf("compiled fmt.Println: want %q in\n%s", l, res[1].stream("stdout"))
+		}
+	}
+	ename, evalue := errorOf(res[2])
+	if ename != "RankDied" || !strings.Contains(evalue, "panic: boom in a compiled goroutine") {
+		t.Errorf("worker death after a load: %s %q", ename, evalue)
+	}
+	if strings.Contains(res[2].stream("stderr"), "goroutine") {
+		t.Errorf("the dying worker's stderr reached the cell:\n%s", res[2].stream("stderr"))
+	}
+	k.wait(30 * time.Second)
+	if !strings.Contains(k.stderr.String(), "plugin loaded on every rank") || !strings.Contains(k.stderr.String(), "boom in a compiled goroutine") {
+		t.Errorf("kernel stderr lacks its log after the load or the worker's last words:\n%s", k.stderr)
+	}
+}
