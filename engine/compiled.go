@@ -31,10 +31,25 @@ type builds struct {
 	mu      sync.Mutex
 	builder *compile.Builder   // made at the first build: a kernel that compiles nothing never reads its build info
 	cancel  context.CancelFunc // stops the build in progress; nil when none runs
+	open    map[string]bool    // artifact keys every rank has loaded
 }
 
 func newBuilds(shims interp.Exports, log *slog.Logger) *builds {
-	return &builds{shims: shims, log: log}
+	return &builds{shims: shims, log: log, open: map[string]bool{}}
+}
+
+// everywhere reports whether every rank has opened the plugin of key.
+func (b *builds) everywhere(key string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.open[key]
+}
+
+// loaded records that every rank has opened the plugin of key.
+func (b *builds) loaded(key string) {
+	b.mu.Lock()
+	b.open[key] = true
+	b.mu.Unlock()
 }
 
 // do runs f with the kernel's Builder under a context that Interrupt
@@ -127,14 +142,33 @@ func (c *Coordinator) finishBuild(ctx context.Context, a *compile.Artifact, p *p
 	return kernel.Outcome{}
 }
 
-// load sends the artifact to every worker and binds it on every rank.
+// load sends the artifact to every worker and binds it on every rank. The
+// plugin's bytes follow the command raw (Fabric.sendBlob), and only if
+// some rank has not opened that plugin yet: a plugin stays open in its
+// process, and the Loaders find it by key.
 func (c *Coordinator) load(ctx context.Context, a *compile.Artifact, out kernel.Output) kernel.Outcome {
-	blob, err := a.MarshalBinary()
+	meta := *a
+	meta.Plugin = nil
+	blob, err := meta.MarshalBinary()
 	if err != nil {
 		return kernel.Outcome{Err: kernelError("LoadError", err.Error())}
 	}
-	return c.runCommand(ctx, command{Kind: cmdLoad, Blob: blob}, out,
-		func(ctx context.Context, out kernel.Output) doneReport { return c.rank.load(ctx, a, out) })
+	ship := !c.builds.everywhere(a.Key)
+	res := c.runCommand(ctx, command{Kind: cmdLoad, Blob: blob, More: ship}, out,
+		func(ctx context.Context, out kernel.Output) doneReport {
+			if ship {
+				// Not cancelled by an interrupt: the workers are
+				// already waiting for these bytes, and take them at once.
+				if err := c.fabric.sendBlob(context.WithoutCancel(ctx), a.Plugin); err != nil {
+					return doneReport{Err: kernelError("LoadError", err.Error())}
+				}
+			}
+			return c.rank.load(ctx, a, out)
+		})
+	if res.Err == nil {
+		c.builds.loaded(a.Key)
+	}
+	return res
 }
 
 // summary is what a build reports: what was defined, whether it came from

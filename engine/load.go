@@ -47,9 +47,19 @@ func (r *Rank) load(ctx context.Context, a *compile.Artifact, out kernel.Output)
 func (w *Worker) load(ctx context.Context, c command) error {
 	var report doneReport
 	var a compile.Artifact
+	var plugin []byte
+	var err error
+	if c.More {
+		// Taken first, whatever else fails: rank 0 waits until every
+		// worker has it.
+		if plugin, err = w.fabric.receiveBlob(ctx); err != nil {
+			return fmt.Errorf("load %d: %w", c.Seq, err)
+		}
+	}
 	if err := a.UnmarshalBinary(c.Blob); err != nil {
 		report.Err = kernelError("LoadError", err.Error())
 	} else {
+		a.Plugin = plugin
 		report = w.rank.load(ctx, &a, &remoteOutput{ctx: ctx, fabric: w.fabric, seq: c.Seq, log: w.log})
 	}
 	if err := w.fabric.Send(ctx, event{Kind: evDone, Seq: c.Seq, Rank: w.fabric.rank, Result: &report}); err != nil {

@@ -57,7 +57,9 @@ type command struct {
 	Call  uint64 `json:"call,omitempty"` // numbers the Call within the cell
 	Fn    string `json:"fn,omitempty"`   // cmdCall: the function's name
 	Args  []byte `json:"args,omitempty"` // cmdCall: registry.EncodeArgs
-	Blob  []byte `json:"blob,omitempty"` // cmdLoad: compile.Artifact.MarshalBinary
+	Blob  []byte `json:"blob,omitempty"` // cmdLoad: compile.Artifact.MarshalBinary, without the plugin
+	// More: raw bytes follow (tagBlob): cmdLoad's plugin.
+	More bool `json:"more,omitempty"`
 }
 
 // runs reports whether rank runs the cell of c.
