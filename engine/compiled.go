@@ -273,12 +273,14 @@ func (p *progressLine) tick(elapsed time.Duration) {
 	if p.ended || elapsed < time.Second {
 		return
 	}
-	p.show(fmt.Sprintf("%s… %d s", p.what, int(elapsed.Seconds())))
+	p.show(fmt.Sprintf("%s… %d s", p.what, int(elapsed.Seconds())), map[string]any{"progress": true})
 }
 
-// show displays text in the progress line. p.mu is held.
-func (p *progressLine) show(text string) {
-	p.out.Display(kernel.Display{Data: map[string]any{"text/plain": text}, ID: p.id, Update: p.shown})
+// show displays text in the progress line; ticks carry {"progress": true}
+// in their metadata, so that a terminal, which cannot redraw in place,
+// can leave them out. p.mu is held.
+func (p *progressLine) show(text string, md map[string]any) {
+	p.out.Display(kernel.Display{Data: map[string]any{"text/plain": text}, Metadata: md, ID: p.id, Update: p.shown})
 	p.shown = true
 }
 
@@ -288,7 +290,7 @@ func (p *progressLine) end(result string) {
 	defer p.mu.Unlock()
 	p.ended = true
 	if p.shown {
-		p.show(result)
+		p.show(result, nil)
 		return
 	}
 	p.out.Stream("stdout", result+"\n", nil)
@@ -301,6 +303,6 @@ func (p *progressLine) fail() {
 	defer p.mu.Unlock()
 	p.ended = true
 	if p.shown {
-		p.show(fmt.Sprintf("%s: failed after %d s", p.what, int(time.Since(p.start).Seconds())))
+		p.show(fmt.Sprintf("%s: failed after %d s", p.what, int(time.Since(p.start).Seconds())), nil)
 	}
 }

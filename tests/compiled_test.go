@@ -409,3 +409,18 @@ func TestCompiledStdio(t *testing.T) {
 		t.Errorf("kernel stderr lacks its log after the load or the worker's last words:\n%s", k.stderr)
 	}
 }
+
+// TestCompiledREPL: in `gompi-kernel repl` a %%compile cell takes the lines
+// up to an empty one, and says what it defined, even when the build was
+// long enough for a progress line (a terminal cannot redraw it).
+func TestCompiledREPL(t *testing.T) {
+	compiledEnv(t)
+	in := "%%compile\nfunc Triple(x int) int {\n\treturn 3 * x\n}\n\nTriple(14)\n"
+	code, out, errs := runScript(t, 2, in, "repl")
+	if code != 0 || !strings.Contains(out, "compiled: func Triple\n") || !strings.Contains(out, "gompi> 42\n") {
+		t.Errorf("exit %d\n%s\n%s", code, out, errs)
+	}
+	if strings.Contains(out, "compiling… 2 s") {
+		t.Errorf("a terminal should not get every progress tick:\n%s", out)
+	}
+}
