@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -284,9 +285,23 @@ func (c *Coordinator) Inspect(code string, cursor, detail int) (map[string]any, 
 	return c.rank.Session().Inspect(code, cursor, detail)
 }
 
-// IsComplete needs no interpreter state.
+// IsComplete needs no interpreter state. A cell magic's cell (%%compile,
+// %%rank0) takes lines until an empty one, as in IPython's console: its
+// Go may be complete after every declaration.
 func (c *Coordinator) IsComplete(code string) (string, string) {
-	return session.IsComplete(code)
+	trimmed := strings.TrimLeft(code, " \t\r\n")
+	if !strings.HasPrefix(trimmed, "%%") {
+		return session.IsComplete(code)
+	}
+	_, body, _ := strings.Cut(trimmed, "\n")
+	if status, indent := session.IsComplete(body); status != "complete" {
+		return status, indent
+	}
+	lines := strings.Split(code, "\n")
+	if strings.TrimSpace(body) != "" && strings.TrimSpace(lines[len(lines)-1]) == "" {
+		return "complete", ""
+	}
+	return "incomplete", ""
 }
 
 // Size is the number of ranks.

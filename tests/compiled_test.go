@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -423,4 +424,41 @@ func TestCompiledREPL(t *testing.T) {
 	if strings.Contains(out, "compiling… 2 s") {
 		t.Errorf("a terminal should not get every progress tick:\n%s", out)
 	}
+}
+
+// TestCompiledConsole is a person at `jupyter console` on 4 ranks typing a
+// %%compile cell: it goes on until an empty line, says what it defined,
+// and the next input calls it.
+func TestCompiledConsole(t *testing.T) {
+	compiledEnv(t)
+	installSpec(t, "gompi-compiled", 4)
+	env := []string{"JUPYTER_DATA_DIR=" + getenv(t, "JUPYTER_DATA_DIR"), "JUPYTER_RUNTIME_DIR=" + getenv(t, "JUPYTER_RUNTIME_DIR"),
+		"XDG_CACHE_HOME=" + getenv(t, "XDG_CACHE_HOME"), "GOCACHE=" + getenv(t, "GOCACHE"), "PATH=" + getenv(t, "PATH")}
+	s := newTmux(t, env, "jupyter console --kernel gompi-compiled")
+	t.Cleanup(func() {
+		for _, pid := range processesOf(getenv(t, "JUPYTER_RUNTIME_DIR")) {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	})
+	start := time.Now()
+	s.waitFor("In [1]:", 90*time.Second)
+	t.Logf("console ready after %v", time.Since(start))
+	for attempt := 0; ; attempt++ {
+		s.typeLine("%%compile")
+		s.typeLine("func Nine() int { return 9 }")
+		exec.Command("tmux", "send-keys", "-t", s.name, "Enter").Run()
+		if s.tryWaitFor("compiled: func Nine", 60*time.Second) {
+			break
+		}
+		if attempt == 2 {
+			t.Fatalf("the %%%%compile cell never ran; the screen shows:\n%s", s.screen())
+		}
+		t.Logf("attempt %d: the cell did not run; the screen shows:\n%s", attempt, s.screen())
+		exec.Command("tmux", "send-keys", "-t", s.name, "C-c").Run()
+		time.Sleep(500 * time.Millisecond)
+	}
+	s.waitFor("In [2]:", 30*time.Second)
+	s.typeLine("Nine() * mpi.Size()")
+	s.waitFor("]: 36", 30*time.Second)
+	s.typeLine("exit")
 }
