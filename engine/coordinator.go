@@ -129,8 +129,11 @@ func (c *Coordinator) Execute(ctx context.Context, code string, out kernel.Outpu
 // ExecuteOn runs code on ranks (nil: all); the other ranks serve rank 0's
 // Calls until it ends.
 func (c *Coordinator) ExecuteOn(ctx context.Context, code string, ranks []int, out kernel.Output) kernel.Outcome {
-	return c.runCommand(ctx, command{Kind: cmdExecute, Code: code, Ranks: ranks}, out,
-		func(ctx context.Context, out kernel.Output) doneReport { return c.rank.Execute(ctx, code, out) })
+	cmd := command{Kind: cmdExecute, Code: code, Ranks: ranks, Label: kernel.CellLabel(ctx)}
+	return c.runCommand(ctx, cmd, out,
+		func(ctx context.Context, out kernel.Output) doneReport {
+			return c.rank.Execute(ctx, code, cmd.Label, out)
+		})
 }
 
 // runCommand sends cmd to every worker, runs local as rank 0's part (when
@@ -191,7 +194,7 @@ func (c *Coordinator) runCommand(ctx context.Context, cmd command, out kernel.Ou
 			seconds[r] = -1
 		}
 	}
-	return kernel.Outcome{Data: reports[0].Data, Err: foldErrors(reports, interrupted), Seconds: seconds}
+	return kernel.Outcome{Data: reports[0].Data, Err: foldErrors(reports, interrupted, cmd.Label), Seconds: seconds}
 }
 
 // await waits until every rank has reported. Once a rank has failed, the
@@ -298,7 +301,7 @@ func (c *Coordinator) IsComplete(code string) (string, string) {
 		return status, indent
 	}
 	lines := strings.Split(code, "\n")
-	if strings.TrimSpace(body) != "" && strings.TrimSpace(lines[len(lines)-1]) == "" {
+	if len(lines) > 1 && strings.TrimSpace(lines[len(lines)-1]) == "" {
 		return "complete", ""
 	}
 	return "incomplete", ""

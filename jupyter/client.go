@@ -128,6 +128,38 @@ func (c *Client) Recv(ctx context.Context, ch Channel) (*Message, error) {
 	}
 }
 
+// SendFrames sends a message already signed and encoded (Signer.Encode)
+// on shell, control or stdin: for a frontend that builds its own messages,
+// such as the console.
+func (c *Client) SendFrames(ch Channel, frames [][]byte) error {
+	if ch != Shell && ch != Control && ch != Stdin {
+		return fmt.Errorf("jupyter: client cannot send on %s", ch)
+	}
+	if c.ctx.Err() != nil {
+		return fmt.Errorf("jupyter: send on %s: %w", ch, ErrClosed)
+	}
+	if err := c.socks[ch].send(frames); err != nil {
+		return fmt.Errorf("jupyter: send on %s: %w", ch, err)
+	}
+	return nil
+}
+
+// RecvFrames returns the next message's frames on ch as they arrived, not
+// yet verified: the caller decodes them with its Signer.
+func (c *Client) RecvFrames(ctx context.Context, ch Channel) ([][]byte, error) {
+	if ch == Heartbeat {
+		return nil, errors.New("jupyter: use Ping for the heartbeat")
+	}
+	frames, ok := c.socks[ch].recv(ctx)
+	if !ok {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("jupyter: receive on %s: %w", ch, err)
+		}
+		return nil, fmt.Errorf("jupyter: receive on %s: %w", ch, ErrClosed)
+	}
+	return frames, nil
+}
+
 // Request sends a message on ch (shell or control) and returns the reply
 // to it; other messages arriving on ch meanwhile (replies to requests of
 // this client that nobody waits for) are dropped.

@@ -190,7 +190,11 @@ func (k *Kernel) execute(req Exchange) error {
 	}
 
 	out := &publisher{x: req, log: k.log, silent: r.Silent, ctx: k.ctx}
-	res := k.interp.Execute(k.ctx, r.Code, out)
+	ctx := k.ctx
+	if store {
+		ctx = WithCellLabel(ctx, fmt.Sprintf("cell %d", count))
+	}
+	res := k.interp.Execute(ctx, r.Code, out)
 	return k.finishCell(req, r, count, store, res)
 }
 

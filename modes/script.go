@@ -11,9 +11,11 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/gompi-kernel/gompi-kernel/engine"
+	"github.com/gompi-kernel/gompi-kernel/kernel"
 )
 
 // ScriptConfig is `gompi-kernel run`: a Go file run on rank 0 while the
@@ -60,7 +62,7 @@ func runScript(ctx context.Context, c *engine.Coordinator, cfg ScriptConfig, src
 		res := c.LoadScript(ctx, src, out)
 		switch {
 		case res.Err == nil:
-			return runSteps(ctx, c, out, []step{{engine.ScriptCall, ranks}})
+			return runSteps(ctx, c, out, cfg.Path, []step{{engine.ScriptCall, ranks}})
 		case res.Err.Name == "CompileError":
 			// As go run shows them: path:line:col: message.
 			for _, line := range strings.Split(res.Err.Value, "\n") {
@@ -79,7 +81,7 @@ func runScript(ctx context.Context, c *engine.Coordinator, cfg ScriptConfig, src
 		fmt.Fprintf(cfg.Stderr, "%s: %v\n", cfg.Path, err)
 		return 2
 	}
-	return runSteps(ctx, c, out, []step{
+	return runSteps(ctx, c, out, cfg.Path, []step{
 		// The script's declarations on every rank: the functions that
 		// rank 0 Calls must exist on the ranks that serve them.
 		{src, nil},
@@ -95,9 +97,10 @@ type step struct {
 
 // runSteps runs the steps in order and returns the exit status of the
 // first that fails, 0 if none does.
-func runSteps(ctx context.Context, c *engine.Coordinator, out *consoleOutput, steps []step) int {
+func runSteps(ctx context.Context, c *engine.Coordinator, out *consoleOutput, path string, steps []step) int {
 	for _, s := range steps {
-		res := c.ExecuteOn(ctx, s.code, s.ranks, out)
+		// Frames in the script's functions name the file: "s.go, line 10".
+		res := c.ExecuteOn(kernel.WithCellLabel(ctx, filepath.Base(path)), s.code, s.ranks, out)
 		out.flush()
 		if res.Err != nil {
 			return out.reportError(res.Err)

@@ -51,7 +51,7 @@ time.AfterFunc(time.Millisecond, func() {
 	for !strings.Contains(ts.err.String(), "late") && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}
-	if got := ts.err.String(); !strings.Contains(got, "panic in a goroutine (recovered, the session goes on): late") {
+	if got := ts.err.String(); !strings.Contains(got, "panic: late [recovered]\n\tin a goroutine started by a cell; the goroutine ended, the session goes on") {
 		t.Errorf("stderr %q", got)
 	}
 	if got := plain(ts.run(t, "1 + 1")); got != "2" {
