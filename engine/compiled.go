@@ -242,14 +242,17 @@ func buildError(err error) *session.Error {
 	return kernelError("BuildError", err.Error())
 }
 
-// kernelError is an error with the traceback a frontend shows.
+// kernelError is an error with the traceback a frontend shows, drawn as
+// the session draws a cell's.
 func kernelError(name, value string) *session.Error {
-	return &session.Error{Name: name, Value: value, Traceback: []string{name + ": " + value}}
+	e := &session.Error{Name: name, Value: value}
+	e.Traceback = session.Fold("", []session.Group{{Err: e}}, nil).Traceback
+	return e
 }
 
 // progressLine is what a build longer than a second shows: the elapsed
 // seconds, updated in place through a display id, and at the end replaced
-// by the result. A quicker build shows only its result, as a stream.
+// by the result. A quicker build shows only its result.
 type progressLine struct {
 	out  kernel.Output
 	what string
@@ -284,14 +287,16 @@ func (p *progressLine) show(text string, md map[string]any) {
 	p.shown = true
 }
 
-// end replaces the progress line with the result, or prints the result.
+// end replaces the progress line with the result: the line is cleared
+// (it is the cell's only output so far: the build comes before the cell
+// runs) and the result printed. Not an update of the line: jupyter console
+// ignores update_display_data, and its user would never see the result.
 func (p *progressLine) end(result string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.ended = true
 	if p.shown {
-		p.show(result, nil)
-		return
+		p.out.Clear(false)
 	}
 	p.out.Stream("stdout", result+"\n", nil)
 }

@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -207,12 +208,17 @@ fmt.Println("equal", same, moved)`
 }
 
 // checkProgress checks the progress line of a build that took longer than
-// a second: a display with an id, updated in place, ending with the result.
+// a second: a display with an id, updated in place with the elapsed
+// seconds, then cleared, and the result printed.
 func checkProgress(t *testing.T, r result, what, done string) {
 	t.Helper()
 	var id string
 	var texts []string
-	for _, m := range r.Msgs {
+	cleared := -1
+	for i, m := range r.Msgs {
+		if m.Type == "clear_output" && id != "" && cleared < 0 {
+			cleared = i
+		}
 		if m.Type != "display_data" && m.Type != "update_display_data" {
 			continue
 		}
@@ -224,8 +230,8 @@ func checkProgress(t *testing.T, r result, what, done string) {
 		if id == "" && m.Type == "display_data" {
 			id = tr["display_id"].(string)
 		}
-		if tr["display_id"] != id {
-			t.Errorf("progress %s for display %v, want %s", m.Type, tr["display_id"], id)
+		if tr["display_id"] != id || (m.Type == "display_data") != (len(texts) == 0) {
+			t.Errorf("progress %s for display %v: want one display_data, then updates of %s", m.Type, tr["display_id"], id)
 		}
 		texts = append(texts, m.Content["data"].(map[string]any)["text/plain"].(string))
 	}
@@ -235,10 +241,32 @@ func checkProgress(t *testing.T, r result, what, done string) {
 		}
 		return
 	}
-	if !regexp.MustCompile(`^`+regexp.QuoteMeta(what)+`… \d+ s$`).MatchString(texts[0]) || !strings.HasPrefix(texts[len(texts)-1], done) {
-		t.Errorf("progress line: %q, want elapsed seconds replaced by the result", texts)
+	tick := regexp.MustCompile(`^` + regexp.QuoteMeta(what) + `… (\d+) s$`)
+	last := 0
+	for i, text := range texts {
+		m := tick.FindStringSubmatch(text)
+		if m == nil {
+			t.Errorf("progress line %d: %q, want %q… N s", i, text, what)
+			continue
+		}
+		n, _ := strconv.Atoi(m[1])
+		if n < 1 || n < last {
+			t.Errorf("progress line %d: %q after %d s: elapsed seconds should count up from 1", i, text, last)
+		}
+		last = n
 	}
-	t.Logf("progress line: %q", texts)
+	var after strings.Builder
+	if cleared >= 0 {
+		for _, m := range r.Msgs[cleared:] {
+			if m.Type == "stream" {
+				after.WriteString(m.Content["text"].(string))
+			}
+		}
+	}
+	if !strings.HasPrefix(after.String(), done) {
+		t.Errorf("the progress line should be cleared and the result %q printed; after the clear: %q", done, after.String())
+	}
+	t.Logf("progress line: %q, then %q", texts, after.String())
 }
 
 // TestCompiledModules: a third-party module from the module proxy used in
