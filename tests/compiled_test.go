@@ -472,10 +472,14 @@ func TestCompiledConsole(t *testing.T) {
 	s.waitFor("In [1]:", 90*time.Second)
 	t.Logf("console ready after %v", time.Since(start))
 	for attempt := 0; ; attempt++ {
+		// Each Enter asks the kernel is_complete; keys typed before the
+		// answer are lost in jupyter console 6.4, so a person's pace.
 		s.typeLine("%%compile")
+		time.Sleep(1500 * time.Millisecond)
 		s.typeLine("func Nine() int { return 9 }")
+		time.Sleep(1500 * time.Millisecond)
 		exec.Command("tmux", "send-keys", "-t", s.name, "Enter").Run()
-		if s.tryWaitFor("compiled: func Nine", 60*time.Second) {
+		if s.tryWaitFor("compiled: func Nine", 30*time.Second) {
 			break
 		}
 		if attempt == 2 {
