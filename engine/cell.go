@@ -13,12 +13,21 @@ type cell struct {
 	time   bool   // %time / %%time: report each rank's wall time
 	action string // a magic that replaces the cell: "help", "who", "mpi_info", "env", "reset"
 	args   []string
+
+	// compile: a %%compile cell, built into a plugin and loaded on every
+	// rank (engine/compiled.go).
+	compile bool
 }
 
 // magicHelp is what %help prints.
 const magicHelp = `Magics (on a cell's first lines):
   %%rank0            run the cell on rank 0 only; the other ranks serve mpi.Call
   %%ranks 0,2-3      run the cell on these ranks; the others serve mpi.Call
+  %%compile          the cell's declarations (funcs, types, consts, vars) compiled
+                     with the go command and loaded on every rank; later cells call them
+  %go get MOD@VER    pin a module version for imports and %%compile cells
+  %go replace MOD => DIR
+                     build module MOD from the local directory DIR
   %time, %%time      run the cell and report each rank's wall time, naming the slowest
   %who               names defined by cells, with their types
   %mpi_info          one line per rank: host, pid, Go and MPI versions, managed objects
@@ -49,16 +58,21 @@ func parseCell(code string, size int) (cell, error) {
 		switch fields[0] {
 		case "%time", "%%time":
 			c.time = true
-		case "%help", "%who", "%mpi_info", "%env", "%reset":
+		case "%help", "%who", "%mpi_info", "%env", "%reset", "%go":
 			c.action = strings.TrimPrefix(fields[0], "%")
 			c.args = fields[1:]
-			if c.action != "env" && len(c.args) > 0 {
+			if c.action != "env" && c.action != "go" && len(c.args) > 0 {
 				return c, fmt.Errorf("%s takes no arguments", fields[0])
 			}
 			if strings.TrimSpace(rest) != "" {
 				return c, fmt.Errorf("%s stands alone in its cell", fields[0])
 			}
 			return c, nil
+		case "%%compile":
+			if len(fields) > 1 {
+				return c, fmt.Errorf("%%%%compile takes no arguments")
+			}
+			c.compile = true
 		case "%%rank0":
 			if len(fields) > 1 {
 				return c, fmt.Errorf("%%%%rank0 takes no arguments (did you mean %%%%ranks %s?)", strings.Join(fields[1:], " "))

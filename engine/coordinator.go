@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -41,13 +42,15 @@ type Coordinator struct {
 	receiverDone chan struct{}
 	lifeline     *lifeline // workers' deaths and their reasons; nil if none
 	dead         *death    // the first worker that died: the job is ending
+	builds       *builds   // the plugin builder (engine/compiled.go)
 }
 
 // NewCoordinator starts rank 0's receiver of worker events and the watch
 // on the workers' lifelines (nil: none).
 func NewCoordinator(f *Fabric, r *Rank, l *lifeline, log *slog.Logger) *Coordinator {
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &Coordinator{fabric: f, rank: r, log: log, stopReceiver: cancel, receiverDone: make(chan struct{}), lifeline: l}
+	c := &Coordinator{fabric: f, rank: r, log: log, stopReceiver: cancel, receiverDone: make(chan struct{}), lifeline: l,
+		builds: newBuilds(r.shims, log)}
 	r.driver.setCaller(c)
 	go c.receive(ctx)
 	if l != nil {
@@ -114,6 +117,12 @@ func (c *Coordinator) Execute(ctx context.Context, code string, out kernel.Outpu
 	if cell.action != "" {
 		return c.magic(ctx, cell, out)
 	}
+	if cell.compile {
+		return c.compileCell(ctx, cell.code, out)
+	}
+	if res := c.buildImports(ctx, cell.code, out); res.Err != nil {
+		return res
+	}
 	res := c.ExecuteOn(ctx, cell.code, cell.ranks, out)
 	if cell.time {
 		out.Stream("stdout", wallTimes(res.Seconds), nil)
@@ -124,12 +133,22 @@ func (c *Coordinator) Execute(ctx context.Context, code string, out kernel.Outpu
 // ExecuteOn runs code on ranks (nil: all); the other ranks serve rank 0's
 // Calls until it ends.
 func (c *Coordinator) ExecuteOn(ctx context.Context, code string, ranks []int, out kernel.Output) kernel.Outcome {
+	cmd := command{Kind: cmdExecute, Code: code, Ranks: ranks, Label: kernel.CellLabel(ctx)}
+	return c.runCommand(ctx, cmd, out,
+		func(ctx context.Context, out kernel.Output) doneReport {
+			return c.rank.Execute(ctx, code, cmd.Label, out)
+		})
+}
+
+// runCommand sends cmd to every worker, runs local as rank 0's part (when
+// rank 0 is among cmd's ranks) and waits for every rank's done report: a
+// cell (cmdExecute) or a plugin to load (cmdLoad) travel the same way.
+func (c *Coordinator) runCommand(ctx context.Context, cmd command, out kernel.Output, local func(context.Context, kernel.Output) doneReport) kernel.Outcome {
 	c.execMu.Lock()
 	defer c.execMu.Unlock()
 
 	localCtx, cancelLocal := context.WithCancel(ctx)
 	defer cancelLocal()
-	cmd := command{Kind: cmdExecute, Code: code, Ranks: ranks, Label: kernel.CellLabel(ctx)}
 	c.mu.Lock()
 	c.seq++
 	cmd.Seq = c.seq
@@ -151,7 +170,7 @@ func (c *Coordinator) ExecuteOn(ctx context.Context, code string, ranks []int, o
 	}
 	if cmd.runs(0) {
 		go func() {
-			report := c.rank.Execute(localCtx, code, cmd.Label, x.labels.forRank(0))
+			report := local(localCtx, x.labels.forRank(0))
 			// Rank 0 is done calling: release any rank still in (or yet to
 			// enter) EventLoop, as pyMOR's script mode quits at the end.
 			if err := c.quitFor(context.Background(), x); err != nil {
@@ -230,6 +249,7 @@ func (c *Coordinator) Interrupt() {
 	c.mu.Lock()
 	x := c.cur
 	c.mu.Unlock()
+	c.builds.interrupt() // a build for a %%compile cell or an import
 	if x == nil {
 		return
 	}
@@ -279,9 +299,23 @@ func (c *Coordinator) Inspect(code string, cursor, detail int) (map[string]any, 
 	return c.rank.Session().Inspect(code, cursor, detail)
 }
 
-// IsComplete needs no interpreter state.
+// IsComplete needs no interpreter state. A cell magic's cell (%%compile,
+// %%rank0) takes lines until an empty one, as in IPython's console: its
+// Go may be complete after every declaration.
 func (c *Coordinator) IsComplete(code string) (string, string) {
-	return session.IsComplete(code)
+	trimmed := strings.TrimLeft(code, " \t\r\n")
+	if !strings.HasPrefix(trimmed, "%%") {
+		return session.IsComplete(code)
+	}
+	_, body, _ := strings.Cut(trimmed, "\n")
+	if status, indent := session.IsComplete(body); status != "complete" {
+		return status, indent
+	}
+	lines := strings.Split(code, "\n")
+	if len(lines) > 1 && strings.TrimSpace(lines[len(lines)-1]) == "" {
+		return "complete", ""
+	}
+	return "incomplete", ""
 }
 
 // Size is the number of ranks.

@@ -177,3 +177,23 @@ func (r *lockedRecorder) texts() string {
 	}
 	return strings.Join(s, "|")
 }
+
+// TestCellMagicIsComplete: a %%compile cell typed in a console goes on
+// until an empty line, unless its Go is unfinished or invalid.
+func TestCellMagicIsComplete(t *testing.T) {
+	var c Coordinator
+	for code, want := range map[string]string{
+		"%%compile":                              "incomplete",
+		"%%compile\nfunc F() int { return 1 }":   "incomplete",
+		"%%compile\nfunc F() int { return 1 }\n": "complete",
+		"%%compile\nfunc F() int {\n":            "incomplete",
+		"%%compile\nfunc F() int {\n\n":          "incomplete",
+		"%%compile\n}}\n":                        "invalid",
+		"%%rank0\nfmt.Println(1)\n   ":           "complete",
+		"func F() int { return 1 }":              "complete",
+	} {
+		if got, _ := c.IsComplete(code); got != want {
+			t.Errorf("IsComplete(%q) = %s, want %s", code, got, want)
+		}
+	}
+}

@@ -39,6 +39,11 @@ type lifeline struct {
 	secret []byte
 	log    *slog.Logger
 	deaths chan death
+	// stderr is rank 0's standard error as it was when the lifeline
+	// opened: a loaded plugin later points the os.Stderr variable at the
+	// session's capture pipe (compile.Loader.Bind), and the workers' stderr
+	// belongs in the kernel's log, not in a cell's output.
+	stderr io.Writer
 
 	mu     sync.Mutex
 	ending bool // a quit was sent or a death seen: later closes are expected
@@ -121,7 +126,7 @@ func listenLifeline(f *Fabric, log *slog.Logger) (*lifeline, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &lifeline{ln: ln, secret: secret, log: log, deaths: make(chan death, f.size)}
+	l := &lifeline{ln: ln, secret: secret, log: log, deaths: make(chan death, f.size), stderr: os.Stderr}
 	l.wg.Add(1)
 	go l.accept(f.size)
 	return l, nil
@@ -201,7 +206,7 @@ func (l *lifeline) serve(conn net.Conn, size int) {
 	for {
 		n, err := conn.Read(buf)
 		if n > 0 {
-			_, _ = os.Stderr.Write(buf[:n])
+			_, _ = l.stderr.Write(buf[:n])
 			tail = append(tail, buf[:n]...)
 			if len(tail) > tailLen {
 				tail = append(tail[:0], tail[len(tail)-tailLen:]...)

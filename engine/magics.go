@@ -34,6 +34,8 @@ func (c *Coordinator) magic(ctx context.Context, cl cell, out kernel.Output) ker
 		return c.ExecuteOn(ctx, "mpi.Info()", nil, out)
 	case "env":
 		return c.env(ctx, cl.args, out)
+	case "go":
+		return c.goMagic(ctx, cl.args, out)
 	case "reset":
 		if err := c.Reset(ctx); err != nil {
 			return kernel.Outcome{Err: &session.Error{Name: "KernelError", Value: fmt.Sprintf("reset: %v", err)}}

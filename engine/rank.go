@@ -7,6 +7,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/traefik/yaegi/interp"
+
+	"github.com/gompi-kernel/gompi-kernel/compile"
 	"github.com/gompi-kernel/gompi-kernel/kernel"
 	"github.com/gompi-kernel/gompi-kernel/kernel/display"
 	"github.com/gompi-kernel/gompi-kernel/kernel/session"
@@ -24,6 +27,13 @@ type Rank struct {
 	api    *registry.API // the rank-local pyMOR API: objects, FunctionCall, …
 	driver *Driver       // the pyMOR API that needs other ranks: Call, EventLoop, …
 
+	// shims are the kernel's own packages (gompi/mpi, gompi/display) as
+	// the session has them; compiled code's shims are generated from and
+	// bound to them (engine/compiled.go).
+	shims  interp.Exports
+	loader *compile.Loader // opens plugins: one per process
+	args   []string        // os.Args for cells and compiled scripts
+
 	mu  sync.Mutex
 	out kernel.Output // where the running (or last) cell's output goes: to the labeller on rank 0, to rank 0 on a worker
 }
@@ -35,7 +45,7 @@ func NewRank(f *Fabric, args []string) (*Rank, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cells' MPI world: %w", err)
 	}
-	r := &Rank{world: world}
+	r := &Rank{world: world, loader: compile.NewLoader(""), args: args}
 	r.api = registry.NewAPI(registry.New(), nil, nil, func() string { return rankInfo(f.Rank(), f.Size()) })
 	r.driver = newDriver(f.Rank(), r.api.Info, streamWriter{r, "stdout"})
 	// One package mpi for cells: MPI itself, the registry and the driver
@@ -52,6 +62,7 @@ func NewRank(f *Fabric, args []string) (*Rank, error) {
 	exports := symbols.Exports()
 	exports["gompi/mpi/mpi"] = pkg
 	exports["gompi/display/display"] = display.New(displayOutput{r}).Symbols()
+	r.shims = interp.Exports{"gompi/mpi/mpi": pkg, "gompi/display/display": exports["gompi/display/display"]}
 	sess, err := session.New(session.Options{
 		Rank:      f.Rank(),
 		Size:      f.Size(),

@@ -21,6 +21,7 @@ const (
 	cmdCall                            // run a function for rank 0's Call (while serving)
 	cmdQuitLoop                        // release the ranks waiting in EventLoop
 	cmdEndCell                         // the cell ended; ranks that only served it report done
+	cmdLoad                            // load a plugin (Blob: compile.Artifact) and bind it into the session
 )
 
 func (k commandKind) String() string {
@@ -39,6 +40,8 @@ func (k commandKind) String() string {
 		return "quit-loop"
 	case cmdEndCell:
 		return "end-cell"
+	case cmdLoad:
+		return "load"
 	}
 	return fmt.Sprintf("command(%d)", int(k))
 }
@@ -56,6 +59,9 @@ type command struct {
 	Call  uint64 `json:"call,omitempty"` // numbers the Call within the cell
 	Fn    string `json:"fn,omitempty"`   // cmdCall: the function's name
 	Args  []byte `json:"args,omitempty"` // cmdCall: registry.EncodeArgs
+	Blob  []byte `json:"blob,omitempty"` // cmdLoad: compile.Artifact.MarshalBinary, without the plugin
+	// More: raw bytes follow (tagBlob): cmdLoad's plugin.
+	More bool `json:"more,omitempty"`
 }
 
 // runs reports whether rank runs the cell of c.

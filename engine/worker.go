@@ -73,6 +73,10 @@ func (w *Worker) Run(ctx context.Context) error {
 			if err := w.execute(ctx, c); err != nil {
 				return err
 			}
+		case cmdLoad:
+			if err := w.load(ctx, c); err != nil {
+				return err
+			}
 		case cmdRenew:
 			if err := w.rank.Renew(); err != nil {
 				return fmt.Errorf("renew cells' communicator: %w", err)

@@ -42,6 +42,11 @@ func RunREPL(ctx context.Context, log *slog.Logger, in io.Reader, stdout, stderr
 			if status, _ := c.IsComplete(code); status == "incomplete" {
 				continue
 			}
+			// A cell magic (%%compile, %%rank0, …) takes the lines up to an
+			// empty one, as in IPython's terminal.
+			if strings.HasPrefix(strings.TrimSpace(code), "%%") && lines.Text() != "" {
+				continue
+			}
 			cell.Reset()
 			if kernel.IsExitCommand(code) {
 				return nil

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/gompi-kernel/gompi-kernel/engine"
 	"github.com/gompi-kernel/gompi-kernel/kernel"
@@ -19,14 +20,19 @@ import (
 
 // ScriptConfig is `gompi-kernel run`: a Go file run on rank 0 while the
 // other ranks serve its Calls (pyMOR's `python -m pymor.tools.mpi script`),
-// or with All on every rank (SPMD).
+// or with All on every rank (SPMD). The script is compiled (built once on
+// rank 0, loaded on every rank: engine.Coordinator.LoadScript) unless
+// Interpret is set or there is no usable go command.
 type ScriptConfig struct {
-	Path   string
-	Args   []string // the script's os.Args[1:]
-	All    bool
-	Log    *slog.Logger
-	Stdout io.Writer
-	Stderr io.Writer
+	Path string
+	Args []string // the script's os.Args[1:]
+	All  bool
+	// Interpret runs the script in the interpreter, as cells run, instead
+	// of compiling it into a plugin first (which needs the go command).
+	Interpret bool
+	Log       *slog.Logger
+	Stdout    io.Writer
+	Stderr    io.Writer
 }
 
 // RunScript runs a script and returns the process exit status: the
@@ -48,26 +54,53 @@ func RunScript(ctx context.Context, cfg ScriptConfig) (int, error) {
 func runScript(ctx context.Context, c *engine.Coordinator, cfg ScriptConfig, src string) int {
 	out := newConsoleOutput(cfg.Stdout, cfg.Stderr)
 	out.in = bufio.NewReader(os.Stdin)
+	var ranks []int // where main runs: rank 0, or every rank with --all
+	if !cfg.All {
+		ranks = []int{0}
+	}
+	if !cfg.Interpret {
+		res := c.LoadScript(ctx, src, out)
+		switch {
+		case res.Err == nil:
+			return runSteps(ctx, c, out, cfg.Path, []step{{engine.ScriptCall, ranks}})
+		case res.Err.Name == "CompileError":
+			// As go run shows them: path:line:col: message.
+			for _, line := range strings.Split(res.Err.Value, "\n") {
+				fmt.Fprintf(cfg.Stderr, "%s:%s\n", cfg.Path, line)
+			}
+			return 1
+		case res.Err.Name != "ToolchainError":
+			fmt.Fprintf(cfg.Stderr, "%s: ", cfg.Path)
+			return out.reportError(res.Err)
+		}
+		// No usable go command: the script still runs, interpreted.
+		fmt.Fprintf(cfg.Stderr, "%s: running interpreted (--interpret): %s\n", cfg.Path, res.Err.Value)
+	}
 	src, err := renameMain(src)
 	if err != nil {
 		fmt.Fprintf(cfg.Stderr, "%s: %v\n", cfg.Path, err)
 		return 2
 	}
-	steps := []struct {
-		code  string
-		ranks []int
-	}{
+	return runSteps(ctx, c, out, cfg.Path, []step{
 		// The script's declarations on every rank: the functions that
 		// rank 0 Calls must exist on the ranks that serve them.
 		{src, nil},
-		{scriptMain + "()", nil},
-	}
-	if !cfg.All {
-		steps[1].ranks = []int{0}
-	}
+		{scriptMain + "()", ranks},
+	})
+}
+
+// step is a cell of a script run, and the ranks it runs on (nil: all).
+type step struct {
+	code  string
+	ranks []int
+}
+
+// runSteps runs the steps in order and returns the exit status of the
+// first that fails, 0 if none does.
+func runSteps(ctx context.Context, c *engine.Coordinator, out *consoleOutput, path string, steps []step) int {
 	for _, s := range steps {
 		// Frames in the script's functions name the file: "s.go, line 10".
-		res := c.ExecuteOn(kernel.WithCellLabel(ctx, filepath.Base(cfg.Path)), s.code, s.ranks, out)
+		res := c.ExecuteOn(kernel.WithCellLabel(ctx, filepath.Base(path)), s.code, s.ranks, out)
 		out.flush()
 		if res.Err != nil {
 			return out.reportError(res.Err)

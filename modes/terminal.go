@@ -36,6 +36,12 @@ func (o *consoleOutput) Stream(name, text string, _ map[string]any) {
 
 func (o *consoleOutput) Display(d kernel.Display) {
 	if d.Update {
+		// A terminal cannot redraw in place: a new text (a build's result
+		// replacing its progress line) is printed; the progress ticks
+		// themselves and updates without text are dropped.
+		if text, ok := d.Data["text/plain"].(string); ok && d.Metadata["progress"] != true {
+			fmt.Fprintln(o.stdout, text)
+		}
 		return
 	}
 	if text, ok := d.Data["text/plain"].(string); ok {

@@ -265,8 +265,35 @@ func TestHeat1D(t *testing.T) {
 	}
 	wantWallTimes(t, "time-stepping cell", steps)
 
-	check := codeCell(t, cells, 11).text("stdout")
-	m := regexp.MustCompile(`^\[0\] t = 0\.1: max \|u - exact\| = (\S+) over 60 points `).FindStringSubmatch(check)
+	// The %%compile cell says what it defined; the compiled loop gives the
+	// interpreted loop's numbers; the timings are shown (not asserted: a
+	// shared machine's times swing).
+	if got := codeCell(t, cells, 11).text("stdout"); !strings.Contains(got, "compiled: const toRight, const toLeft, func Halo, func Steps") {
+		t.Errorf("%%%%compile cell should list what it defined:\n%s", got)
+	}
+	compiled := codeCell(t, cells, 13).text("stdout")
+	for r := 0; r < 4; r++ {
+		if lines := rankLines(compiled, r); len(lines) == 0 || !strings.HasPrefix(lines[0], fmt.Sprintf("[%d] compiled: after 871 steps: ", r)) ||
+			!strings.HasSuffix(lines[0], "max |compiled - interpreted| = 0.0e+00") {
+			t.Errorf("rank %d: the compiled loop should give the interpreted numbers:\n%s", r, compiled)
+		}
+	}
+	if !regexp.MustCompile(`(?m)^\[0\] 871 steps, slowest rank: interpreted \S+ ms, compiled \S+ ms: \S+× faster$`).MatchString(compiled) {
+		t.Errorf("the compiled-step cell should compare the times:\n%s", compiled)
+	}
+	wantWallTimes(t, "compiled time-stepping cell", compiled)
+	big := codeCell(t, cells, 15).text("stdout")
+	m := regexp.MustCompile(`(?m)^\[0\] 20000 points per rank, 100 steps: interpreted \S+ ms, compiled \S+ ms: (\S+)× faster$`).FindStringSubmatch(big)
+	if m == nil {
+		t.Fatalf("the big-block cell should compare the times:\n%s", big)
+	}
+	t.Logf("heat-1d: %s%s", compiled, big)
+	if x, err := strconv.ParseFloat(m[1], 64); err != nil || x < 5 {
+		t.Errorf("compiled stencil only %s× faster than interpreted, want ≥ 5× (measured ~100×)", m[1])
+	}
+
+	check := codeCell(t, cells, 17).text("stdout")
+	m = regexp.MustCompile(`^\[0\] t = 0\.1: max \|u - exact\| = (\S+) over 60 points `).FindStringSubmatch(check)
 	if m == nil {
 		t.Fatalf("comparison cell should print rank 0's max error over 60 points:\n%s", check)
 	}

@@ -26,10 +26,14 @@ Usage:
   mpirun -n N gompi-kernel [flags]     serve a kernel on N ranks; prints the
                                        'jupyter console --existing FILE' line to use
   gompi-kernel [flags]                 the same on one rank (no mpirun needed)
-  mpirun -n N gompi-kernel run [--all] SCRIPT.go [ARGS]
+  mpirun -n N gompi-kernel run [--all] [--interpret] SCRIPT.go [ARGS]
                                        run a Go script (package main, func
                                        main) on rank 0 while the other ranks
-                                       serve its mpi.Call; --all: on every rank
+                                       serve its mpi.Call; --all: on every rank.
+                                       The script is compiled (go command
+                                       needed; built once, loaded on every
+                                       rank); --interpret: run it in the
+                                       interpreter instead
   mpirun -n N gompi-kernel repl        a line REPL on rank 0 whose input runs on
                                        every rank
   gompi-kernel console [--ranks N | --existing FILE]
@@ -179,6 +183,7 @@ func logger(stderr io.Writer, level string) (*slog.Logger, error) {
 func script(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("run")
 	all := fs.Bool("all", false, "")
+	interpret := fs.Bool("interpret", false, "")
 	level := fs.String("log-level", "warn", "")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -200,7 +205,7 @@ func script(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	code, err := modes.RunScript(ctx, modes.ScriptConfig{
-		Path: fs.Arg(0), Args: fs.Args()[1:], All: *all, Log: log, Stdout: stdout, Stderr: stderr,
+		Path: fs.Arg(0), Args: fs.Args()[1:], All: *all, Interpret: *interpret, Log: log, Stdout: stdout, Stderr: stderr,
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "gompi-kernel run: %v\n", err)
