@@ -428,6 +428,9 @@ func (c *console) iopub() {
 			}
 			continue
 		}
+		if m.Header.MsgType == jupyter.MsgStream && m.Metadata["attribution"] == true {
+			continue // the line naming a rich output's rank: attribute labels it inline
+		}
 		if text := render(m); text != "" {
 			text = c.attribute(m, text)
 			_, _ = io.WriteString(c.ed, text)

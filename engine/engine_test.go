@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -195,5 +196,40 @@ func TestCellMagicIsComplete(t *testing.T) {
 		if got, _ := c.IsComplete(code); got != want {
 			t.Errorf("IsComplete(%q) = %s, want %s", code, got, want)
 		}
+	}
+}
+
+// displayRecorder records streams and displays in order.
+type displayRecorder struct {
+	recorder
+	order []string
+}
+
+func (r *displayRecorder) Stream(name, text string, md map[string]any) {
+	r.order = append(r.order, "stream:"+text)
+}
+
+func (r *displayRecorder) Display(d kernel.Display) {
+	r.order = append(r.order, fmt.Sprintf("display:%v", d.Data["text/plain"]))
+}
+
+// TestRichOutputAttributed: rich output from a rank other than 0, or from
+// rank 0 after another rank's, follows a line naming the rank; rank 0 alone
+// shows as before; updates are not labelled again.
+func TestRichOutputAttributed(t *testing.T) {
+	rec := &displayRecorder{}
+	l := newLabeller(rec, 4)
+	l.forRank(0).Display(kernel.Display{Data: map[string]any{"text/plain": "a"}})
+	l.forRank(2).Display(kernel.Display{Data: map[string]any{"text/plain": "b"}})
+	l.forRank(0).Display(kernel.Display{Data: map[string]any{"text/plain": "c"}})
+	l.forRank(2).Display(kernel.Display{Data: map[string]any{"text/plain": "d"}, ID: "p", Update: true})
+	got := strings.Join(rec.order, "|")
+	if want := "display:a|stream:[2]\n|display:b|stream:[0]\n|display:c|display:d"; got != want {
+		t.Errorf("got %q\nwant %q", got, want)
+	}
+	one := &displayRecorder{}
+	newLabeller(one, 1).forRank(0).Display(kernel.Display{Data: map[string]any{"text/plain": "a"}})
+	if got := strings.Join(one.order, "|"); got != "display:a" {
+		t.Errorf("one rank: %q", got)
 	}
 }

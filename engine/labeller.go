@@ -33,6 +33,7 @@ type labeller struct {
 	partial map[streamKey]string
 	timers  map[streamKey]func() bool // stops the pending showPartial
 	open    map[string]int            // stream name -> rank whose line is shown unfinished
+	shown   map[int]bool              // ranks that displayed rich output in this cell
 }
 
 type streamKey struct {
@@ -61,6 +62,11 @@ func (o rankOutput) Stream(name, text string, _ map[string]any) { o.l.write(o.ra
 
 func (o rankOutput) Display(d kernel.Display) {
 	o.l.flush()
+	if o.l.attribute(o.rank, d) {
+		// A small line names the rank, as ipyparallel's [output:2]; the
+		// metadata lets a terminal that labels rich output itself skip it.
+		o.l.out.Stream("stdout", "["+strconv.Itoa(o.rank)+"]\n", map[string]any{"rank": o.rank, "attribution": true})
+	}
 	md := make(map[string]any, len(d.Metadata)+1)
 	for k, v := range d.Metadata {
 		md[k] = v
@@ -176,4 +182,21 @@ func (l *labeller) publish(k streamKey, text string) {
 		text = text[i+1:]
 	}
 	l.out.Stream(k.name, b.String(), map[string]any{"rank": k.rank})
+}
+
+// attribute says whether rich output from rank needs a line naming it: it
+// does when it comes from a rank other than 0, or from rank 0 once another
+// rank has shown some in this cell. What rank 0 alone shows is unchanged,
+// and an update replaces output already attributed.
+func (l *labeller) attribute(rank int, d kernel.Display) bool {
+	if l.size == 1 || d.Update {
+		return false
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.shown == nil {
+		l.shown = map[int]bool{}
+	}
+	l.shown[rank] = true
+	return rank != 0 || len(l.shown) > 1
 }
