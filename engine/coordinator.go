@@ -28,10 +28,11 @@ type Coordinator struct {
 	// request at a time, this guards against misuse from scripts and tests.
 	execMu sync.Mutex
 
-	mu   sync.Mutex
-	seq  uint64
-	cur  *execution // the running cell, nil when idle
-	last *execution // the latest cell, for output of goroutines that outlive it
+	mu     sync.Mutex
+	seq    uint64
+	cur    *execution // the running cell, nil when idle
+	last   *execution // the latest cell, for output of goroutines that outlive it
+	output outputMode // %output: how the ranks' lines are shown
 
 	stopReceiver context.CancelFunc
 	receiverDone chan struct{}
@@ -104,7 +105,7 @@ func (c *Coordinator) ExecuteOn(ctx context.Context, code string, ranks []int, o
 	c.mu.Lock()
 	c.seq++
 	cmd.Seq = c.seq
-	x := newExecution(cmd, c.fabric.Size(), out, cancelLocal)
+	x := newExecution(cmd, c.fabric.Size(), c.output, out, cancelLocal)
 	x.ctx = localCtx
 	c.cur, c.last = x, x
 	c.mu.Unlock()

@@ -2,11 +2,8 @@ package engine
 
 import (
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
-	"github.com/gompi-kernel/gompi-kernel/kernel"
 	"github.com/gompi-kernel/gompi-kernel/kernel/session"
 )
 
@@ -54,126 +51,4 @@ func TestFoldErrors(t *testing.T) {
 	if e.Name != "Panic" {
 		t.Errorf("name %q, want the first failure's", e.Name)
 	}
-}
-
-type recordedStream struct{ name, text string }
-
-type recorder struct{ streams []recordedStream }
-
-func (r *recorder) Stream(name, text string, _ map[string]any) {
-	r.streams = append(r.streams, recordedStream{name, text})
-}
-func (r *recorder) Display(kernel.Display) {}
-func (r *recorder) Clear(bool)             {}
-func (r *recorder) Input(string, bool) (string, error) {
-	return "", nil
-}
-
-func TestLabellerKeepsLinesWhole(t *testing.T) {
-	rec := &recorder{}
-	l := newLabeller(rec, 4)
-	l.write(1, "stdout", "hel")
-	l.write(2, "stdout", "other\n")
-	l.write(1, "stdout", "lo\nwor")
-	l.write(1, "stderr", "e1\n")
-	l.write(1, "stdout", "ld")
-	l.flush()
-	var got []string
-	for _, s := range rec.streams {
-		got = append(got, s.name+":"+s.text)
-	}
-	want := []string{"stdout:[2] other\n", "stdout:[1] hello\n", "stderr:[1] e1\n", "stdout:[1] world\n"}
-	if strings.Join(got, "|") != strings.Join(want, "|") {
-		t.Errorf("got %q\nwant %q", got, want)
-	}
-	one := &recorder{}
-	newLabeller(one, 1).write(0, "stdout", "as is")
-	if len(one.streams) != 1 || one.streams[0].text != "as is" {
-		t.Errorf("one rank: %+v", one.streams)
-	}
-}
-
-// TestLabellerShowsUnfinishedLines: a line without its newline is shown
-// after partialDelay (progress dots must appear while the cell runs), its
-// continuation carries no second label, and another rank's output in
-// between starts a line of its own.
-func TestLabellerShowsUnfinishedLines(t *testing.T) {
-	rec := &lockedRecorder{}
-	l := newLabeller(rec, 4)
-	clock := &fakeClock{}
-	l.afterFunc = clock.afterFunc
-	l.write(1, "stdout", "..")
-	if got := rec.texts(); got != "" {
-		t.Fatalf("shown before the delay: %q", got)
-	}
-	clock.fire(t, partialDelay)
-	if got := rec.texts(); got != "[1] .." {
-		t.Fatalf("after the delay: %q", got)
-	}
-	l.write(1, "stdout", ". done\n")
-	l.write(2, "stdout", "x")
-	clock.fire(t, partialDelay)
-	l.write(1, "stdout", "y\n")
-	l.flush()
-	if got, want := rec.texts(), "[1] ..|. done\n|[2] x|\n[1] y\n"; got != want {
-		t.Errorf("got %q\nwant %q", got, want)
-	}
-}
-
-// fakeClock holds the labeller's timers until the test fires them.
-type fakeClock struct {
-	pending []func()
-	delays  []time.Duration
-}
-
-func (c *fakeClock) afterFunc(d time.Duration, f func()) func() bool {
-	i := len(c.pending)
-	c.pending = append(c.pending, f)
-	c.delays = append(c.delays, d)
-	return func() bool {
-		stopped := c.pending[i] != nil
-		c.pending[i] = nil
-		return stopped
-	}
-}
-
-// fire runs the timers pending now, checking they were set for d.
-func (c *fakeClock) fire(t *testing.T, d time.Duration) {
-	t.Helper()
-	fired := 0
-	for i, f := range c.pending {
-		if f == nil {
-			continue
-		}
-		if c.delays[i] != d {
-			t.Errorf("timer set for %v, want %v", c.delays[i], d)
-		}
-		c.pending[i] = nil
-		f()
-		fired++
-	}
-	if fired == 0 {
-		t.Fatal("no timer pending")
-	}
-}
-
-type lockedRecorder struct {
-	mu sync.Mutex
-	recorder
-}
-
-func (r *lockedRecorder) Stream(name, text string, md map[string]any) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.recorder.Stream(name, text, md)
-}
-
-func (r *lockedRecorder) texts() string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var s []string
-	for _, x := range r.streams {
-		s = append(s, x.text)
-	}
-	return strings.Join(s, "|")
 }

@@ -48,11 +48,10 @@ type pendingCall struct {
 	done chan struct{}
 }
 
-func newExecution(c command, size int, out kernel.Output, cancelLocal context.CancelFunc) *execution {
+func newExecution(c command, size int, mode outputMode, out kernel.Output, cancelLocal context.CancelFunc) *execution {
 	x := &execution{
 		seq:         c.Seq,
 		out:         out,
-		labels:      newLabeller(out, size),
 		cancelLocal: cancelLocal,
 		runs:        make([]bool, size),
 		reports:     make([]doneReport, size),
@@ -76,6 +75,7 @@ func newExecution(c command, size int, out kernel.Output, cancelLocal context.Ca
 	if x.membersLeft == 0 {
 		close(x.membersDone)
 	}
+	x.labels = newLabeller(out, x.runs, mode)
 	return x
 }
 
