@@ -61,11 +61,18 @@ func NewFabric(log *slog.Logger) (*Fabric, error) {
 		}
 		*c = d
 	}
-	bell, err := mpi.NewDoorbell(f.world)
+	bell, err := mpi.NewDoorbell(f.world, log)
 	if err != nil {
 		return nil, fmt.Errorf("doorbell: %w", err)
 	}
 	f.bell = bell
+	// Connect now, in the background, so that the first cell's rings go
+	// out at once: rank 0 rings every worker, a worker rings rank 0.
+	if f.rank == 0 {
+		bell.Dial(f.workers()...)
+	} else {
+		bell.Dial(0)
+	}
 	f.idle = mpi.Poller{Spin: 50, Min: 50 * time.Microsecond, Max: mpi.IdleMax, Wake: bell.C()}
 	// Only one goroutine may consume the bell, or a ring meant for the
 	// resting receiver is eaten by a short wait elsewhere: on rank 0 the
@@ -78,6 +85,27 @@ func NewFabric(log *slog.Logger) (*Fabric, error) {
 // Close releases the doorbell.
 func (f *Fabric) Close() error {
 	return f.bell.Close()
+}
+
+// unrungMax is how long a resting rank sleeps between polls while a rank
+// that would ring it has no connection to its bell (a doorbell that cannot
+// be dialled across hosts): the extra latency of a cell is then bounded by
+// this instead of IdleMax.
+const unrungMax = 50 * time.Millisecond
+
+// idlePoller is the poller for resting: IdleMax between polls while every
+// rank that rings this one is connected to its bell (rank 0 is rung by
+// every worker, a worker by rank 0), unrungMax otherwise.
+func (f *Fabric) idlePoller() *mpi.Poller {
+	p := f.idle
+	rung := f.bell.Reaches(0)
+	if f.rank == 0 {
+		rung = f.bell.ReachedBy() >= f.size-1
+	}
+	if !rung {
+		p.Max = unrungMax
+	}
+	return &p
 }
 
 // ring wakes the given ranks after something was sent to them. A failed
@@ -142,7 +170,7 @@ func receive[T any](m *mpi.Incoming, what string) (T, error) {
 // with tag arrives on c, and decodes it.
 func await[T any](ctx context.Context, f *Fabric, c *mpi.Comm, source, tag int, what string) (T, error) {
 	var in *mpi.Incoming
-	err := f.idle.Wait(ctx, func() (bool, error) {
+	err := f.idlePoller().Wait(ctx, func() (bool, error) {
 		m, ok, err := c.Probe(source, tag)
 		if ok {
 			in = m
