@@ -149,12 +149,10 @@ func NewDoorbell(c *Comm, log *slog.Logger) (*Doorbell, error) {
 	d := &Doorbell{ln: ln, rank: c.Rank(), secret: secret, log: log, ch: make(chan struct{}, 1),
 		slots: make(chan struct{}, maxHandshakes), done: make(chan struct{}),
 		peers: map[int]*peer{}, in: map[net.Conn]struct{}{}, from: map[int]int{}}
-	for r, a := range ads {
+	for _, a := range ads {
 		d.addrs = append(d.addrs, dialOrder(a))
-		if !local {
-			log.Debug("doorbell address", "rank", r, "advertised", a)
-		}
 	}
+	log.Debug("doorbell listening", "rank", d.rank, "advertised", ad, "one_host", local)
 	d.wg.Add(1)
 	go d.accept()
 	return d, nil
