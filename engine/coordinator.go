@@ -107,6 +107,11 @@ func (c *Coordinator) ExecuteOn(ctx context.Context, code string, ranks []int, o
 	cmd.Seq = c.seq
 	x := newExecution(cmd, c.fabric.Size(), c.output, out, cancelLocal)
 	x.ctx = localCtx
+	x.release = func(r int) {
+		if err := c.fabric.SendCommand(localCtx, []int{r}, command{Kind: cmdQuitLoop, Seq: cmd.Seq}); err != nil {
+			c.log.Error("releasing a rank from EventLoop", "rank", r, "err", err)
+		}
+	}
 	c.cur, c.last = x, x
 	c.mu.Unlock()
 	defer func() {

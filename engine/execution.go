@@ -36,8 +36,10 @@ type execution struct {
 	membersDone chan struct{} // every rank running the cell reported
 	failed      chan struct{} // closed at the first failure
 	onFail      sync.Once
-	serving     []bool        // the rank serves Calls now
-	changed     chan struct{} // closed and replaced when serving or done changes
+	serving     []bool         // the rank serves Calls now
+	quitOwed    []bool         // mpi.Quit came before the rank entered EventLoop
+	release     func(rank int) // sends rank the release from EventLoop
+	changed     chan struct{}  // closed and replaced when serving or done changes
 	calls       map[uint64]*pendingCall
 }
 
@@ -61,6 +63,8 @@ func newExecution(c command, size int, mode outputMode, out kernel.Output, cance
 		membersDone: make(chan struct{}),
 		failed:      make(chan struct{}),
 		serving:     make([]bool, size),
+		quitOwed:    make([]bool, size),
+		release:     func(int) {},
 		changed:     make(chan struct{}),
 		calls:       map[uint64]*pendingCall{},
 	}
@@ -114,11 +118,19 @@ func (x *execution) handle(ev event) {
 		x.finish(ev.Rank, *ev.Result)
 	case evServing:
 		x.mu.Lock()
+		owed := false
 		if ev.Rank >= 0 && ev.Rank < len(x.serving) {
-			x.serving[ev.Rank] = true
-			x.signal()
+			if owed = x.quitOwed[ev.Rank]; owed {
+				x.quitOwed[ev.Rank] = false
+			} else {
+				x.serving[ev.Rank] = true
+				x.signal()
+			}
 		}
 		x.mu.Unlock()
+		if owed {
+			x.release(ev.Rank)
+		}
 	case evCallDone:
 		x.mu.Lock()
 		if p := x.calls[ev.Call]; p != nil && p.left > 0 {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gompi-kernel/gompi-kernel/mpi"
@@ -36,12 +37,13 @@ type Fabric struct {
 	// busy-poll a whole core) and still answer at once.
 	bell *mpi.Doorbell
 
-	// idle sleeps long between polls and relies on the bell; busy polls
-	// often (a cell is running: latency matters more than a few wake-ups).
-	idle, busy mpi.Poller
+	// busy polls often (a cell is running: latency matters more than a
+	// few wake-ups). A resting rank sleeps on the bell instead (rest).
+	busy mpi.Poller
 
-	sendMu sync.Mutex // keeps one rank's events in the order they were posted
-	log    *slog.Logger
+	sendMu   sync.Mutex   // keeps one rank's events in the order they were posted
+	lastSend atomic.Int64 // time.Now().UnixNano() of the latest send: rest lingers after it
+	log      *slog.Logger
 }
 
 // NewFabric duplicates MPI_COMM_WORLD for each kind of kernel traffic. It is
@@ -73,11 +75,11 @@ func NewFabric(log *slog.Logger) (*Fabric, error) {
 	} else {
 		bell.Dial(0)
 	}
-	f.idle = mpi.Poller{Spin: 50, Min: 50 * time.Microsecond, Max: mpi.IdleMax, Wake: bell.C()}
 	// Only one goroutine may consume the bell, or a ring meant for the
 	// resting receiver is eaten by a short wait elsewhere: on rank 0 the
-	// idle poller belongs to the event receiver, on a worker to the command
-	// loop. The busy poller sleeps at most a millisecond and needs no bell.
+	// bell belongs to the event receiver, on a worker to the command loop
+	// (and, during a cell, to its relay). The busy poller sleeps at most a
+	// millisecond and needs no bell.
 	f.busy = mpi.Poller{Spin: 200, Min: 20 * time.Microsecond, Max: time.Millisecond}
 	return f, nil
 }
@@ -93,19 +95,18 @@ func (f *Fabric) Close() error {
 // this instead of IdleMax.
 const unrungMax = 50 * time.Millisecond
 
-// idlePoller is the poller for resting: IdleMax between polls while every
-// rank that rings this one is connected to its bell (rank 0 is rung by
-// every worker, a worker by rank 0), unrungMax otherwise.
-func (f *Fabric) idlePoller() *mpi.Poller {
-	p := f.idle
+// restMax is the longest a resting rank sleeps without a ring: IdleMax
+// while every rank that rings this one is connected to its bell (rank 0 is
+// rung by every worker, a worker by rank 0), unrungMax otherwise.
+func (f *Fabric) restMax() time.Duration {
 	rung := f.bell.Reaches(0)
 	if f.rank == 0 {
 		rung = f.bell.ReachedBy() >= f.size-1
 	}
 	if !rung {
-		p.Max = unrungMax
+		return unrungMax
 	}
-	return &p
+	return mpi.IdleMax
 }
 
 // ring wakes the given ranks after something was sent to them. A failed
@@ -136,10 +137,16 @@ func (f *Fabric) Size() int { return f.size }
 func (f *Fabric) CellBase() *mpi.Comm { return f.cells }
 
 // sendEach posts body to every rank in to, rings their doorbells and waits
-// until MPI is done with every send. The ring comes before the wait: a large
-// message is only taken once its receiver, woken, probes for it.
+// until MPI is done with every send. A send that is complete at once (an
+// eager message already in the receiver's queue) is rung at once. The
+// others are rung before the wait, since a large message is only taken once
+// its receiver, woken, probes for it, and again after it, since a message
+// MPI queued at the sender shows at the receiver only once the sender's
+// progress moved it: a receiver that looked too early would sleep until
+// its next poll.
 func (f *Fabric) sendEach(ctx context.Context, c *mpi.Comm, body []byte, to []int, tag int) error {
 	reqs := make([]*mpi.Request, 0, len(to))
+	defer f.sent()
 	for _, r := range to {
 		q, err := c.Isend(body, r, tag)
 		if err != nil {
@@ -147,12 +154,21 @@ func (f *Fabric) sendEach(ctx context.Context, c *mpi.Comm, body []byte, to []in
 		}
 		reqs = append(reqs, q)
 	}
-	f.ring(to...)
+	var late []int
+	for i, q := range reqs {
+		if done, err := q.Test(); err == nil && done {
+			f.ring(to[i])
+		} else {
+			late = append(late, to[i])
+		}
+	}
+	f.ring(late...)
 	for _, q := range reqs {
 		if err := f.busy.Wait(ctx, q.Test); err != nil {
 			return err
 		}
 	}
+	f.ring(late...)
 	return nil
 }
 
@@ -166,11 +182,11 @@ func receive[T any](m *mpi.Incoming, what string) (T, error) {
 	return decode[T](body)
 }
 
-// await waits, resting on the idle poller, until a message from source
-// with tag arrives on c, and decodes it.
+// await waits, resting, until a message from source with tag arrives on c,
+// and decodes it.
 func await[T any](ctx context.Context, f *Fabric, c *mpi.Comm, source, tag int, what string) (T, error) {
 	var in *mpi.Incoming
-	err := f.idlePoller().Wait(ctx, func() (bool, error) {
+	err := f.rest(ctx, func() (bool, error) {
 		m, ok, err := c.Probe(source, tag)
 		if ok {
 			in = m
@@ -182,6 +198,85 @@ func await[T any](ctx context.Context, f *Fabric, c *mpi.Comm, source, tag int, 
 		return zero, fmt.Errorf("wait for %s: %w", what, err)
 	}
 	return receive[T](in, what)
+}
+
+// lingerAt are the times after this rank's latest send at which a resting
+// rank still looks (and so drives MPI's progress). A send that MPI reports
+// complete may still wait in the sender's own queue (its data copied, the
+// receiver's queue full), and only the sender's next MPI call moves it on:
+// a rank that rested on the bell at once could leave the very message
+// its receiver was rung for undelivered until IdleMax.
+var lingerAt = [...]time.Duration{time.Millisecond, 4 * time.Millisecond, 16 * time.Millisecond}
+
+// restFor is how long rest sleeps before it looks again unless rung: until
+// the next lingerAt after the latest send, else restMax.
+func (f *Fabric) restFor() time.Duration {
+	since := time.Duration(time.Now().UnixNano() - f.lastSend.Load())
+	for _, at := range lingerAt {
+		if since < at {
+			return at - since
+		}
+	}
+	return f.restMax()
+}
+
+// sent notes a send for restFor.
+func (f *Fabric) sent() { f.lastSend.Store(time.Now().UnixNano()) }
+
+// settleSpins and settleFor bound how closely rest looks after a ring.
+const (
+	settleSpins = 10
+	settleFor   = 50 * time.Millisecond
+)
+
+// rest waits until ready, sleeping until this rank's bell rings (or the
+// idle poller's Max passes): every sender rings after its message is on its
+// way, so a resting rank needs no timer wake-ups of its own. A Poller's
+// backoff (spin, then sleeps from 50 µs doubling) cost a worker ~0.2 ms of
+// CPU per trivial cell in MPI_Improbe calls and timer wake-ups between
+// cells. After a ring, rest looks closely (settle) for a few milliseconds,
+// in case the message is still on its way (over TCP between hosts, or
+// from a sender that lost its core right after ringing).
+func (f *Fabric) rest(ctx context.Context, ready func() (bool, error)) error {
+	timer := time.NewTimer(f.restFor())
+	defer timer.Stop()
+	for {
+		if ok, err := ready(); err != nil || ok {
+			return err
+		}
+		select {
+		case <-f.bell.C():
+			if ok, err := settle(ready); err != nil || ok {
+				return err
+			}
+		case <-timer.C:
+		case <-ctx.Done():
+			if ok, err := ready(); err != nil || ok {
+				return err
+			}
+			return ctx.Err()
+		}
+		timer.Reset(f.restFor())
+	}
+}
+
+// settle calls ready settleSpins times, then with sleeps from 20 µs
+// doubling to 2 ms, for at most settleFor.
+func settle(ready func() (bool, error)) (bool, error) {
+	d := 20 * time.Microsecond
+	for i, end := 0, time.Now().Add(settleFor); ; i++ {
+		if ok, err := ready(); err != nil || ok {
+			return ok, err
+		}
+		if i < settleSpins {
+			continue
+		}
+		if time.Now().After(end) {
+			return false, nil
+		}
+		time.Sleep(d)
+		d = min(2*d, 2*time.Millisecond)
+	}
 }
 
 // Broadcast sends a command from rank 0 to every worker: one eager
@@ -236,6 +331,7 @@ func (f *Fabric) Send(ctx context.Context, e event) error {
 	f.sendMu.Lock()
 	r, err := f.up.Isend(b, 0, tagEvent)
 	f.sendMu.Unlock()
+	defer f.sent()
 	if err != nil {
 		return fmt.Errorf("send %v event: %w", e.Kind, err)
 	}

@@ -32,6 +32,7 @@ func Run(ctx context.Context, log *slog.Logger, args []string, drive func(*Coord
 	}
 	defer f.Close()
 	log = log.With("rank", f.Rank())
+	defer startProfile(f.Rank(), log)()
 	log.Debug("MPI and fabric up", "after", time.Since(start))
 	r, err := NewRank(f, args)
 	if err != nil {

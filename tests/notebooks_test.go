@@ -62,13 +62,14 @@ func wantLines(t *testing.T, what, out string, want ...string) {
 	}
 }
 
-// rankLines returns the lines of out labelled [rank].
+// rankLines returns the lines of out that rank printed, each as "[rank]
+// text": a collapsed line "[0,3] text" (alike on ranks 0 and 3) counts for
+// both.
 func rankLines(out string, rank int) []string {
 	var got []string
-	prefix := fmt.Sprintf("[%d] ", rank)
 	for _, l := range strings.Split(out, "\n") {
-		if strings.HasPrefix(l, prefix) {
-			got = append(got, l)
+		if m := labelRe.FindStringSubmatch(l); m != nil && labelRanks(m[1])[rank] {
+			got = append(got, fmt.Sprintf("[%d] %s", rank, m[2]))
 		}
 	}
 	return got
