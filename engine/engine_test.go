@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"log/slog"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -50,5 +52,60 @@ func TestFoldErrors(t *testing.T) {
 	}
 	if e.Name != "Panic" {
 		t.Errorf("name %q, want the first failure's", e.Name)
+	}
+}
+
+// TestFanoutTree: every worker is reached exactly once, and the depth of
+// the tree grows with log_4 N.
+func TestFanoutTree(t *testing.T) {
+	for _, size := range []int{2, 5, 16, 17, 64, 256} {
+		seen := make([]int, size)
+		depth := map[int]int{0: 0}
+		deepest := 0
+		queue := []int{0}
+		for len(queue) > 0 {
+			r := queue[0]
+			queue = queue[1:]
+			for _, c := range children(r, size, treeArity) {
+				seen[c]++
+				depth[c] = depth[r] + 1
+				deepest = max(deepest, depth[c])
+				queue = append(queue, c)
+			}
+		}
+		for r := 1; r < size; r++ {
+			if seen[r] != 1 {
+				t.Errorf("size %d: rank %d reached %d times", size, r, seen[r])
+			}
+		}
+		// A 4-ary heap of N nodes is ceil(log4(3N+1)) - 1 deep.
+		want := 0
+		for n := 1; n < size; n = 4*n + 1 {
+			want++
+		}
+		if deepest != want {
+			t.Errorf("size %d: depth %d, want %d", size, deepest, want)
+		}
+	}
+}
+
+func TestFanoutChoice(t *testing.T) {
+	t.Setenv(fanoutEnv, "tree")
+	if got := chooseFanout(4, slog.New(slog.DiscardHandler)); got != treeArity {
+		t.Errorf("%s=tree: arity %d", fanoutEnv, got)
+	}
+	t.Setenv(fanoutEnv, "direct")
+	if got := chooseFanout(256, slog.New(slog.DiscardHandler)); got != 0 {
+		t.Errorf("%s=direct: arity %d", fanoutEnv, got)
+	}
+	t.Setenv(fanoutEnv, "")
+	t.Setenv("OMPI_COMM_WORLD_LOCAL_SIZE", "64")
+	if got := chooseFanout(64, slog.New(slog.DiscardHandler)); got != 0 && runtime.NumCPU() < 64 {
+		t.Errorf("64 ranks on %d cores: arity %d, want direct sends", runtime.NumCPU(), got)
+	}
+	for _, c := range []command{{Kind: cmdExecute, Ranks: []int{0}}, {Kind: cmdReset}, {Kind: cmdCall}, {Kind: cmdEndCell}} {
+		if treeable(c) {
+			t.Errorf("%v (ranks %v) must go directly", c.Kind, c.Ranks)
+		}
 	}
 }

@@ -31,6 +31,7 @@ type Fabric struct {
 	cells *mpi.Comm // the base from which the cells' World is made
 
 	rank, size int
+	fan        int // arity of the command fan-out tree; 0: direct sends (chooseFanout)
 
 	// bell wakes a resting rank the moment something was sent to it, so
 	// that an idle rank can sleep long between polls (OpenMPI's own waits
@@ -63,6 +64,9 @@ func NewFabric(log *slog.Logger) (*Fabric, error) {
 		}
 		*c = d
 	}
+	if f.rank == 0 {
+		f.fan = chooseFanout(f.size, log)
+	}
 	bell, err := mpi.NewDoorbell(f.world, log)
 	if err != nil {
 		return nil, fmt.Errorf("doorbell: %w", err)
@@ -87,26 +91,6 @@ func NewFabric(log *slog.Logger) (*Fabric, error) {
 // Close releases the doorbell.
 func (f *Fabric) Close() error {
 	return f.bell.Close()
-}
-
-// unrungMax is how long a resting rank sleeps between polls while a rank
-// that would ring it has no connection to its bell (a doorbell that cannot
-// be dialled across hosts): the extra latency of a cell is then bounded by
-// this instead of IdleMax.
-const unrungMax = 50 * time.Millisecond
-
-// restMax is the longest a resting rank sleeps without a ring: IdleMax
-// while every rank that rings this one is connected to its bell (rank 0 is
-// rung by every worker, a worker by rank 0), unrungMax otherwise.
-func (f *Fabric) restMax() time.Duration {
-	rung := f.bell.Reaches(0)
-	if f.rank == 0 {
-		rung = f.bell.ReachedBy() >= f.size-1
-	}
-	if !rung {
-		return unrungMax
-	}
-	return mpi.IdleMax
 }
 
 // ring wakes the given ranks after something was sent to them. A failed
@@ -200,97 +184,6 @@ func await[T any](ctx context.Context, f *Fabric, c *mpi.Comm, source, tag int, 
 	return receive[T](in, what)
 }
 
-// lingerAt are the times after this rank's latest send at which a resting
-// rank still looks (and so drives MPI's progress). A send that MPI reports
-// complete may still wait in the sender's own queue (its data copied, the
-// receiver's queue full), and only the sender's next MPI call moves it on:
-// a rank that rested on the bell at once could leave the very message
-// its receiver was rung for undelivered until IdleMax.
-var lingerAt = [...]time.Duration{time.Millisecond, 4 * time.Millisecond, 16 * time.Millisecond}
-
-// restFor is how long rest sleeps before it looks again unless rung: until
-// the next lingerAt after the latest send, else restMax.
-func (f *Fabric) restFor() time.Duration {
-	since := time.Duration(time.Now().UnixNano() - f.lastSend.Load())
-	for _, at := range lingerAt {
-		if since < at {
-			return at - since
-		}
-	}
-	return f.restMax()
-}
-
-// sent notes a send for restFor.
-func (f *Fabric) sent() { f.lastSend.Store(time.Now().UnixNano()) }
-
-// settleSpins and settleFor bound how closely rest looks after a ring.
-const (
-	settleSpins = 10
-	settleFor   = 50 * time.Millisecond
-)
-
-// rest waits until ready, sleeping until this rank's bell rings (or the
-// idle poller's Max passes): every sender rings after its message is on its
-// way, so a resting rank needs no timer wake-ups of its own. A Poller's
-// backoff (spin, then sleeps from 50 µs doubling) cost a worker ~0.2 ms of
-// CPU per trivial cell in MPI_Improbe calls and timer wake-ups between
-// cells. After a ring, rest looks closely (settle) for a few milliseconds,
-// in case the message is still on its way (over TCP between hosts, or
-// from a sender that lost its core right after ringing).
-func (f *Fabric) rest(ctx context.Context, ready func() (bool, error)) error {
-	timer := time.NewTimer(f.restFor())
-	defer timer.Stop()
-	for {
-		if ok, err := ready(); err != nil || ok {
-			return err
-		}
-		select {
-		case <-f.bell.C():
-			if ok, err := settle(ready); err != nil || ok {
-				return err
-			}
-		case <-timer.C:
-		case <-ctx.Done():
-			if ok, err := ready(); err != nil || ok {
-				return err
-			}
-			return ctx.Err()
-		}
-		timer.Reset(f.restFor())
-	}
-}
-
-// settle calls ready settleSpins times, then with sleeps from 20 µs
-// doubling to 2 ms, for at most settleFor.
-func settle(ready func() (bool, error)) (bool, error) {
-	d := 20 * time.Microsecond
-	for i, end := 0, time.Now().Add(settleFor); ; i++ {
-		if ok, err := ready(); err != nil || ok {
-			return ok, err
-		}
-		if i < settleSpins {
-			continue
-		}
-		if time.Now().After(end) {
-			return false, nil
-		}
-		time.Sleep(d)
-		d = min(2*d, 2*time.Millisecond)
-	}
-}
-
-// Broadcast sends a command from rank 0 to every worker: one eager
-// point-to-point message each, then a ring of each worker's doorbell.
-//
-// Not MPI_Ibcast, which was measured first: a broadcast tree advances only
-// while the ranks inside it poll, and on an oversubscribed node (16 ranks on
-// 2 cores) the inner ranks are often descheduled, which made a trivial cell
-// take 24 ms at 16 ranks. With direct sends each worker needs only itself to
-// run; posting N-1 small sends costs microseconds on rank 0.
-func (f *Fabric) Broadcast(ctx context.Context, c command) error {
-	return f.SendCommand(ctx, f.workers(), c)
-}
-
 // SendCommand sends a command from rank 0 to the given workers.
 func (f *Fabric) SendCommand(ctx context.Context, to []int, c command) error {
 	if len(to) == 0 {
@@ -318,7 +211,8 @@ func (f *Fabric) TryCommand() (command, bool, error) {
 
 // NextCommand waits, resting, for rank 0's next command. Workers only.
 func (f *Fabric) NextCommand(ctx context.Context) (command, error) {
-	return await[command](ctx, f, f.cmd, 0, tagCommand, "command")
+	// Any source: through the fan-out tree a command comes from the parent.
+	return await[command](ctx, f, f.cmd, mpi.AnySource, tagCommand, "command")
 }
 
 // Send reports an event from a worker to rank 0. It returns once MPI is done

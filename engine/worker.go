@@ -65,6 +65,9 @@ func (w *Worker) Run(ctx context.Context) error {
 			}
 			return err
 		}
+		if err := w.fabric.forward(ctx, c); err != nil {
+			return fmt.Errorf("forward %v: %w", c.Kind, err)
+		}
 		switch c.Kind {
 		case cmdQuit:
 			w.log.Debug("quit")
