@@ -20,13 +20,13 @@ import (
 //
 // MPI has no blocking wait that sleeps in the kernel: a rank waiting for a
 // message must poll, and a poll that wakes every Max costs CPU (see Poller).
-// A Doorbell is the cheap way round: every rank listens on a TCP socket, and
+// A Doorbell is the cheap way round: every rank listens on a socket, and
 // after sending a message the sender rings the receiver, whose goroutine
 // parked on the socket (no CPU at all) wakes the Poller through Poller.Wake.
 // The MPI message stays the data path; the bell carries no data, so a lost
 // or spurious ring costs at most one Max of latency or one extra poll.
 //
-// Ranks on one host (same ProcessorName) listen on 127.0.0.1. Across hosts
+// Ranks on one host (same ProcessorName) listen on a Unix socket. Across hosts
 // a rank listens on all interfaces and advertises its addresses (those of
 // the network MPI was told to use, see networkHints), never its host name:
 // compute nodes' names often resolve on a management network only.
@@ -41,15 +41,16 @@ import (
 // a rank that cannot be reached is retried with backoff (dialBackoff) and
 // reported once through the logger. Its receiver still polls.
 type Doorbell struct {
-	ln     net.Listener
-	rank   int
-	addrs  [][]string // by rank: addresses to dial, best first
-	secret []byte
-	log    *slog.Logger
-	ch     chan struct{}
-	slots  chan struct{} // bounds the handshakes in progress
-	done   chan struct{} // closed by Close
-	strike strikes
+	ln      net.Listener
+	network string // of ln and of every peer's: "unix" on one host, else "tcp"
+	rank    int
+	addrs   [][]string // by rank: addresses to dial, best first
+	secret  []byte
+	log     *slog.Logger
+	ch      chan struct{}
+	slots   chan struct{} // bounds the handshakes in progress
+	done    chan struct{} // closed by Close
+	strike  strikes
 
 	mu     sync.Mutex
 	peers  map[int]*peer
@@ -118,19 +119,7 @@ func NewDoorbell(c *Comm, log *slog.Logger) (*Doorbell, error) {
 	for _, h := range first {
 		local = local && h == first[0]
 	}
-	listen := "127.0.0.1:0"
-	if !local {
-		listen = ":0"
-	}
-	ln, lerr := net.Listen("tcp", listen)
-	ad := "-"
-	if lerr == nil {
-		port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-		ad = port + " 127.0.0.1"
-		if !local {
-			ad = advertise(port, localAddrs(networkHints()))
-		}
-	}
+	ln, ad, lerr := listenBell(local)
 	// Every rank takes part in the second exchange even if its Listen
 	// failed, so that no rank is left waiting in it.
 	ads, err := c.allgatherStrings("NewDoorbell", ad)
@@ -146,7 +135,7 @@ func NewDoorbell(c *Comm, log *slog.Logger) (*Doorbell, error) {
 		}
 		return nil, err
 	}
-	d := &Doorbell{ln: ln, rank: c.Rank(), secret: secret, log: log, ch: make(chan struct{}, 1),
+	d := &Doorbell{ln: ln, network: ln.Addr().Network(), rank: c.Rank(), secret: secret, log: log, ch: make(chan struct{}, 1),
 		slots: make(chan struct{}, maxHandshakes), done: make(chan struct{}),
 		peers: map[int]*peer{}, in: map[net.Conn]struct{}{}, from: map[int]int{}}
 	for _, a := range ads {
@@ -156,6 +145,33 @@ func NewDoorbell(c *Comm, log *slog.Logger) (*Doorbell, error) {
 	d.wg.Add(1)
 	go d.accept()
 	return d, nil
+}
+
+// listenBell opens this rank's listener and says how to reach it. On one
+// host it is a Unix socket in the abstract namespace (a ring through it
+// costs both sides less than one through TCP on 127.0.0.1; like 127.0.0.1
+// it is reachable from this host's network namespace only), advertised by
+// name ("@gompi-bell-…"). Across hosts it is TCP on every interface,
+// advertised as "port addr,addr,…".
+func listenBell(local bool) (net.Listener, string, error) {
+	if local {
+		name := make([]byte, 12)
+		if _, err := rand.Read(name); err != nil {
+			return nil, "-", err
+		}
+		addr := "@gompi-bell-" + hex.EncodeToString(name)
+		ln, err := net.Listen("unix", addr)
+		if err != nil {
+			return nil, "-", err
+		}
+		return ln, addr, nil
+	}
+	ln, err := net.Listen("tcp", ":0")
+	if err != nil {
+		return nil, "-", err
+	}
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	return ln, advertise(port, localAddrs(networkHints())), nil
 }
 
 // C is the channel to put in Poller.Wake: it receives a value after this
@@ -312,7 +328,7 @@ func (d *Doorbell) connect(rank int) (net.Conn, error) {
 	binary.BigEndian.PutUint32(hello[secretLen:], uint32(d.rank))
 	var errs []error
 	for _, a := range d.addrs[rank] {
-		conn, err := net.DialTimeout("tcp", a, dialTimeout)
+		conn, err := net.DialTimeout(d.network, a, dialTimeout)
 		if err == nil {
 			if tc, ok := conn.(*net.TCPConn); ok {
 				tc.SetNoDelay(true)

@@ -81,6 +81,9 @@ func advertise(port string, ips []net.IP) string {
 // on a network this host is on first: a cluster node often has a
 // management network besides the one its peers can reach.
 func dialOrder(ad string) []string {
+	if strings.HasPrefix(ad, "@") {
+		return []string{ad} // a Unix socket on this host
+	}
 	port, list, _ := strings.Cut(ad, " ")
 	var near, far []string
 	local := localNets()

@@ -60,14 +60,14 @@ func scenarioStranger(rank, size int) error {
 	if err := waitFor(10*time.Second, func() bool { return bell.ReachedBy() == 1 }); err != nil {
 		return fmt.Errorf("rank 1 never connected: %w", err)
 	}
-	addr := bell.ln.Addr().String()
-	if err := strangerClosed(addr, make([]byte, secretLen+4)); err != nil {
+	network, addr := bell.ln.Addr().Network(), bell.ln.Addr().String()
+	if err := strangerClosed(network, addr, make([]byte, secretLen+4)); err != nil {
 		return fmt.Errorf("wrong secret: %w", err)
 	}
-	if err := strangerClosed(addr, nil); err != nil {
+	if err := strangerClosed(network, addr, nil); err != nil {
 		return fmt.Errorf("silent stranger: %w", err)
 	}
-	if err := flood(addr); err != nil {
+	if err := flood(network, addr); err != nil {
 		return err
 	}
 	if bell.ReachedBy() != 1 {
@@ -89,8 +89,8 @@ func scenarioStranger(rank, size int) error {
 
 // strangerClosed connects, writes hello (if any) and expects the doorbell
 // to close the connection within a few seconds.
-func strangerClosed(addr string, hello []byte) error {
-	conn, err := net.Dial("tcp", addr)
+func strangerClosed(network, addr string, hello []byte) error {
+	conn, err := net.Dial(network, addr)
 	if err != nil {
 		return err
 	}
@@ -109,13 +109,13 @@ func strangerClosed(addr string, hello []byte) error {
 }
 
 // flood runs a stranger process against addr and checks this rank's CPU.
-func flood(addr string) error {
+func flood(network, addr string) error {
 	self, err := os.Executable()
 	if err != nil {
 		return err
 	}
 	cmd := exec.Command(self)
-	cmd.Env = append(os.Environ(), floodEnv+"="+addr, childEnv+"=")
+	cmd.Env = append(os.Environ(), floodEnv+"="+network+" "+addr, childEnv+"=")
 	before, err := cpuSeconds()
 	if err != nil {
 		return err
@@ -138,7 +138,8 @@ func flood(addr string) error {
 // runFlood is the stranger: 100 goroutines connect again and again for
 // floodSeconds, half of them writing junk, half silent, each reading until
 // the doorbell closes the connection.
-func runFlood(addr string) int {
+func runFlood(target string) int {
+	network, addr, _ := strings.Cut(target, " ")
 	deadline := time.Now().Add(floodSeconds * time.Second)
 	var conns, closed atomic.Int64
 	var wg sync.WaitGroup
@@ -148,7 +149,7 @@ func runFlood(addr string) int {
 			defer wg.Done()
 			junk := []byte(strings.Repeat("let me in ", 10))
 			for time.Now().Before(deadline) {
-				conn, err := net.DialTimeout("tcp", addr, time.Until(deadline))
+				conn, err := net.DialTimeout(network, addr, time.Until(deadline))
 				if err != nil {
 					time.Sleep(10 * time.Millisecond)
 					continue
