@@ -120,6 +120,8 @@ func (c *Coordinator) ExecuteOn(ctx context.Context, code string, ranks []int, o
 		c.mu.Unlock()
 	}()
 
+	c.fabric.SetBusy(true)
+	defer c.fabric.SetBusy(false)
 	if err := c.fabric.Broadcast(ctx, cmd); err != nil {
 		return kernel.Outcome{Err: &session.Error{Name: "KernelError", Value: fmt.Sprintf("cannot reach the workers: %v", err)}}
 	}

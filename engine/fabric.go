@@ -44,6 +44,7 @@ type Fabric struct {
 
 	sendMu   sync.Mutex   // keeps one rank's events in the order they were posted
 	lastSend atomic.Int64 // time.Now().UnixNano() of the latest send: rest lingers after it
+	busyCell atomic.Bool  // rank 0 has a cell in flight (SetBusy)
 	log      *slog.Logger
 }
 
@@ -128,7 +129,7 @@ func (f *Fabric) CellBase() *mpi.Comm { return f.cells }
 // MPI queued at the sender shows at the receiver only once the sender's
 // progress moved it: a receiver that looked too early would sleep until
 // its next poll.
-func (f *Fabric) sendEach(ctx context.Context, c *mpi.Comm, body []byte, to []int, tag int) error {
+func (f *Fabric) sendEach(ctx context.Context, c *mpi.Comm, body []byte, to []int, tag int, ringAfter bool) error {
 	reqs := make([]*mpi.Request, 0, len(to))
 	defer f.sent()
 	for _, r := range to {
@@ -152,7 +153,9 @@ func (f *Fabric) sendEach(ctx context.Context, c *mpi.Comm, body []byte, to []in
 			return err
 		}
 	}
-	f.ring(late...)
+	if ringAfter {
+		f.ring(late...)
+	}
 	return nil
 }
 
@@ -193,7 +196,9 @@ func (f *Fabric) SendCommand(ctx context.Context, to []int, c command) error {
 	if err != nil {
 		return err
 	}
-	if err := f.sendEach(ctx, f.cmd, body, to, tagCommand); err != nil {
+	// A worker told to quit closes its bell: a second ring would only
+	// fail and be reported as a rank that cannot be reached.
+	if err := f.sendEach(ctx, f.cmd, body, to, tagCommand, c.Kind != cmdQuit); err != nil {
 		return fmt.Errorf("send %v: %w", c.Kind, err)
 	}
 	return nil
@@ -254,7 +259,7 @@ func (f *Fabric) Interrupt(ctx context.Context, seq uint64, ranks []int) error {
 			workers = append(workers, r)
 		}
 	}
-	if err := f.sendEach(ctx, f.intr, b, workers, tagInterrupt); err != nil {
+	if err := f.sendEach(ctx, f.intr, b, workers, tagInterrupt, true); err != nil {
 		return fmt.Errorf("send interrupt: %w", err)
 	}
 	return nil

@@ -36,7 +36,8 @@ func (f *Fabric) restMax() time.Duration {
 var lingerAt = [...]time.Duration{time.Millisecond, 4 * time.Millisecond, 16 * time.Millisecond}
 
 // restFor is how long rest sleeps before it looks again unless rung: until
-// the next lingerAt after the latest send, else restMax.
+// the next lingerAt after the latest send, else restMax, or expectEvery
+// while rank 0 has a cell in flight (SetBusy).
 func (f *Fabric) restFor() time.Duration {
 	since := time.Duration(time.Now().UnixNano() - f.lastSend.Load())
 	for _, at := range lingerAt {
@@ -44,7 +45,24 @@ func (f *Fabric) restFor() time.Duration {
 			return at - since
 		}
 	}
+	if f.busyCell.Load() {
+		return expectEvery
+	}
 	return f.restMax()
+}
+
+// SetBusy tells rank 0's receiver whether a cell is in flight. While one
+// is, the receiver looks every expectEvery even without a ring: at 64
+// ranks on 2 cores a worker's ring was now and then not seen (cause not
+// found), and the cell then waited for IdleMax; between cells rank 0 rests
+// as long as ever. Rank 0 only.
+func (f *Fabric) SetBusy(busy bool) {
+	f.busyCell.Store(busy)
+	if busy {
+		if err := f.bell.Ring(f.rank); err != nil { // the receiver's rest re-reads restFor
+			f.log.Debug("doorbell", "rank", f.rank, "err", err)
+		}
+	}
 }
 
 // sent notes a send for restFor.
@@ -53,7 +71,14 @@ func (f *Fabric) sent() { f.lastSend.Store(time.Now().UnixNano()) }
 // settleSpins and settleFor bound how closely rest looks after a ring.
 const (
 	settleSpins = 10
-	settleFor   = 50 * time.Millisecond
+	settleFor   = 2 * time.Millisecond
+	// expectFor is how long after a ring whose message had not shown
+	// (settle gave up) rest keeps looking every so often (expectEvery, at
+	// most): the message's sender may have lost its core before MPI moved
+	// the message on, for tens of milliseconds when 64 ranks share 2
+	// cores. Without this, such a cell waited for IdleMax.
+	expectFor   = time.Second
+	expectEvery = 20 * time.Millisecond
 )
 
 // rest waits until ready, sleeping until this rank's bell rings (or the
@@ -61,10 +86,12 @@ const (
 // way, so a resting rank needs no timer wake-ups of its own. A Poller's
 // backoff (spin, then sleeps from 50 µs doubling) cost a worker ~0.2 ms of
 // CPU per trivial cell in MPI_Improbe calls and timer wake-ups between
-// cells. After a ring, rest looks closely (settle) for a few milliseconds,
-// in case the message is still on its way (over TCP between hosts, or
-// from a sender that lost its core right after ringing).
+// cells. After a ring, rest looks closely (settle) for two milliseconds,
+// then every so often for a second (expecting), in case the message is
+// still on its way (over TCP between hosts, or from a sender that lost its
+// core right after ringing).
 func (f *Fabric) rest(ctx context.Context, ready func() (bool, error)) error {
+	var rung time.Time // the latest ring whose message did not show at once
 	timer := time.NewTimer(f.restFor())
 	defer timer.Stop()
 	for {
@@ -76,15 +103,32 @@ func (f *Fabric) rest(ctx context.Context, ready func() (bool, error)) error {
 			if ok, err := settle(ready); err != nil || ok {
 				return err
 			}
+			rung = time.Now()
 		case <-timer.C:
+			if ok, err := ready(); err != nil || ok {
+				// Found without a ring: a ring was lost, or came before
+				// its message and settle gave up.
+				f.log.Debug("rest: message found by polling, not by a ring", "rank", f.rank)
+				return err
+			}
 		case <-ctx.Done():
 			if ok, err := ready(); err != nil || ok {
 				return err
 			}
 			return ctx.Err()
 		}
-		timer.Reset(f.restFor())
+		timer.Reset(expecting(f.restFor(), time.Since(rung)))
 	}
+}
+
+// expecting shortens a rest of d while a rung message is awaited, since a
+// ring sinceRung ago: looks grow apart with the wait (a quarter of it, from
+// 1 ms) up to expectEvery, for expectFor.
+func expecting(d, sinceRung time.Duration) time.Duration {
+	if sinceRung >= expectFor {
+		return d
+	}
+	return min(d, max(time.Millisecond, min(sinceRung/4, expectEvery)))
 }
 
 // settle calls ready settleSpins times, then with sleeps from 20 µs
