@@ -196,8 +196,12 @@ func (f *Fabric) SendCommand(ctx context.Context, to []int, c command) error {
 	if err != nil {
 		return err
 	}
-	// A worker told to quit closes its bell: a second ring would only
-	// fail and be reported as a rank that cannot be reached.
+	// A worker told to quit closes its bell, perhaps before it is rung (it
+	// may find the command by polling): a ring would only fail and be
+	// reported as a rank that cannot be reached.
+	if c.Kind == cmdQuit {
+		f.bell.Retire()
+	}
 	if err := f.sendEach(ctx, f.cmd, body, to, tagCommand, c.Kind != cmdQuit); err != nil {
 		return fmt.Errorf("send %v: %w", c.Kind, err)
 	}

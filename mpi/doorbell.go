@@ -52,14 +52,15 @@ type Doorbell struct {
 	done    chan struct{} // closed by Close
 	strike  strikes
 
-	mu     sync.Mutex
-	peers  map[int]*peer
-	in     map[net.Conn]struct{}
-	from   map[int]int // authenticated incoming connections by rank
-	nfrom  int         // ranks with at least one
-	closed bool
-	wg     sync.WaitGroup // every goroutine
-	ndial  int            // dials in progress
+	mu      sync.Mutex
+	peers   map[int]*peer
+	in      map[net.Conn]struct{}
+	from    map[int]int // authenticated incoming connections by rank
+	nfrom   int         // ranks with at least one
+	closed  bool
+	retired bool           // the job is ending: failed rings are dropped, not redialled
+	wg      sync.WaitGroup // every goroutine
+	ndial   int            // dials in progress
 }
 
 // peer is the outgoing side to one rank.
@@ -197,6 +198,15 @@ func (d *Doorbell) Reaches(rank int) bool {
 	return d.from[rank] > 0
 }
 
+// Retire says the job is ending (the ranks were told to quit and close
+// their bells): from now on a ring that fails is dropped, neither
+// redialled nor reported as an unreachable rank.
+func (d *Doorbell) Retire() {
+	d.mu.Lock()
+	d.retired = true
+	d.mu.Unlock()
+}
+
 // ReachedBy is the number of other ranks with a connection to this bell.
 func (d *Doorbell) ReachedBy() int {
 	d.mu.Lock()
@@ -271,7 +281,7 @@ func (d *Doorbell) peer(rank int) *peer {
 // startDial dials rank in the background unless a dial runs or the last
 // failure is too recent. d.mu is held.
 func (d *Doorbell) startDial(rank int, p *peer) {
-	if p.conn != nil || p.dialing || d.closed || time.Now().Before(p.retryAt) {
+	if p.conn != nil || p.dialing || d.closed || d.retired || time.Now().Before(p.retryAt) {
 		return
 	}
 	p.dialing = true
