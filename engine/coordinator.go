@@ -107,11 +107,7 @@ func (c *Coordinator) ExecuteOn(ctx context.Context, code string, ranks []int, o
 	cmd.Seq = c.seq
 	x := newExecution(cmd, c.fabric.Size(), c.output, out, cancelLocal)
 	x.ctx = localCtx
-	x.release = func(r int) {
-		if err := c.fabric.SendCommand(localCtx, []int{r}, command{Kind: cmdQuitLoop, Seq: cmd.Seq}); err != nil {
-			c.log.Error("releasing a rank from EventLoop", "rank", r, "err", err)
-		}
-	}
+	x.release = c.releaser(localCtx, cmd.Seq)
 	c.cur, c.last = x, x
 	c.mu.Unlock()
 	defer func() {
@@ -156,6 +152,16 @@ func (c *Coordinator) ExecuteOn(ctx context.Context, code string, ranks []int, o
 		}
 	}
 	return kernel.Outcome{Data: reports[0].Data, Err: foldErrors(reports, interrupted), Seconds: seconds}
+}
+
+// releaser returns what releases a rank from mpi.EventLoop in cell seq
+// (execution.release).
+func (c *Coordinator) releaser(ctx context.Context, seq uint64) func(rank int) {
+	return func(r int) {
+		if err := c.fabric.SendCommand(ctx, []int{r}, command{Kind: cmdQuitLoop, Seq: seq}); err != nil {
+			c.log.Error("releasing a rank from EventLoop", "rank", r, "err", err)
+		}
+	}
 }
 
 // await waits until every rank has reported. Once a rank has failed, the
