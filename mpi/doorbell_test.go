@@ -1,10 +1,12 @@
 package mpi
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -203,4 +205,80 @@ func recvInt(ctx context.Context, c *Comm, from int) (int, error) {
 		return 0, fmt.Errorf("recv: %v (%d bytes)", err, len(b))
 	}
 	return int(b[0]), nil
+}
+
+func init() { scenarios["doorbell-unreachable"] = scenarioUnreachable }
+
+// TestDoorbellUnreachable: a rank whose bell cannot be dialled costs a ring
+// nothing: Ring returns at once, the failure is logged once (naming the
+// rank and the address), and the dial is retried with growing pauses.
+func TestDoorbellUnreachable(t *testing.T) {
+	t.Parallel()
+	runJob(t, 2, "doorbell-unreachable", 60*time.Second)
+}
+
+func scenarioUnreachable(rank, size int) error {
+	c, err := WorldComm().Dup()
+	if err != nil {
+		return err
+	}
+	var logs bytes.Buffer
+	var logMu sync.Mutex
+	bell, err := NewDoorbell(c, slog.New(slog.NewTextHandler(lockedWriter{&logs, &logMu}, nil)))
+	if err != nil {
+		return err
+	}
+	defer bell.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if rank == 1 {
+		_, err := recvInt(ctx, c, 0)
+		return err
+	}
+	bell.addrs[1] = []string{"@gompi-bell-nobody-listens-here"}
+	if bell.network == "tcp" {
+		bell.addrs[1] = []string{"127.0.0.1:1"}
+	}
+	start := time.Now()
+	rings := 0
+	for time.Since(start) < 1500*time.Millisecond {
+		if err := bell.Ring(1); err != nil {
+			return fmt.Errorf("ring %d: %w", rings, err)
+		}
+		rings++
+		time.Sleep(time.Millisecond)
+	}
+	bell.mu.Lock()
+	fails, connected := bell.peers[1].fails, bell.peers[1].conn != nil
+	bell.mu.Unlock()
+	logMu.Lock()
+	text := logs.String()
+	logMu.Unlock()
+	report(0, "rings", rings)
+	report(0, "dials", fails)
+	switch {
+	case rings < 100:
+		// 1 ms apart for 1.5 s: a Ring that dialled inline (5 s per
+		// attempt, before) would have allowed one.
+		return fmt.Errorf("only %d rings in 1.5 s: Ring waits for the network", rings)
+	case connected:
+		return errors.New("connected to an address nobody listens on")
+	case strings.Count(text, "cannot reach rank") != 1 || !strings.Contains(text, "rank=1") || !strings.Contains(text, bell.addrs[1][0]):
+		return fmt.Errorf("want one warning naming rank 1 and %s, got:\n%s", bell.addrs[1][0], text)
+	case fails < 2 || fails > 8:
+		// 100, 200, 400, 800 ms apart: 4 or 5 dials in 1.5 s; never one per ring.
+		return fmt.Errorf("%d dials in 1.5 s for %d rings: want a few, with backoff", fails, rings)
+	}
+	return sendInt(ctx, c, 1, 1)
+}
+
+type lockedWriter struct {
+	b  *bytes.Buffer
+	mu *sync.Mutex
+}
+
+func (w lockedWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
 }
