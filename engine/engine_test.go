@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gompi-kernel/gompi-kernel/kernel/session"
 )
@@ -107,5 +108,26 @@ func TestFanoutChoice(t *testing.T) {
 		if treeable(c) {
 			t.Errorf("%v (ranks %v) must go directly", c.Kind, c.Ranks)
 		}
+	}
+}
+
+// TestExpecting: after a ring whose message has not shown, rest looks
+// again soon and then less often, never later than it would have anyway,
+// and only for expectFor.
+func TestExpecting(t *testing.T) {
+	idle := 2 * time.Second
+	for _, tc := range []struct{ since, want time.Duration }{
+		{0, time.Millisecond},
+		{2 * time.Millisecond, time.Millisecond},
+		{40 * time.Millisecond, 10 * time.Millisecond},
+		{500 * time.Millisecond, expectEvery},
+		{expectFor, idle},
+	} {
+		if got := expecting(idle, tc.since); got != tc.want {
+			t.Errorf("%v after the ring: look again in %v, want %v", tc.since, got, tc.want)
+		}
+	}
+	if got := expecting(3*time.Millisecond, 500*time.Millisecond); got != 3*time.Millisecond {
+		t.Errorf("a shorter rest (lingering after a send) must stay: %v", got)
 	}
 }
