@@ -32,8 +32,11 @@ func (f *Fabric) restMax() time.Duration {
 // complete may still wait in the sender's own queue (its data copied, the
 // receiver's queue full), and only the sender's next MPI call moves it on:
 // a rank that rested on the bell at once could leave the very message
-// its receiver was rung for undelivered until IdleMax.
-var lingerAt = [...]time.Duration{time.Millisecond, 4 * time.Millisecond, 16 * time.Millisecond}
+// its receiver was rung for undelivered until IdleMax. The first look
+// comes after a trivial cell's round trip (2-3 ms), so that between quick
+// cells a worker rarely wakes for it: looks at 1, 4 and 16 ms cost a
+// worker 0.05-0.1 ms of CPU per cell more (bench/README.md).
+var lingerAt = [...]time.Duration{4 * time.Millisecond, 32 * time.Millisecond}
 
 // restFor is how long rest sleeps before it looks again unless rung: until
 // the next lingerAt after the latest send, else restMax, or expectEvery
