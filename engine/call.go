@@ -63,7 +63,7 @@ func (c *Coordinator) call(fn string, args []any) (any, error) {
 		reports[r].Err = e
 	}
 	x.mu.Unlock()
-	if e := foldErrors(reports, nil); e != nil {
+	if e := foldErrors(reports, nil, ""); e != nil {
 		if len(reports) > 1 && len(p.errs) == 0 {
 			return nil, fmt.Errorf("Call(%q): rank 0: %s", fn, e.Value)
 		}

@@ -16,6 +16,10 @@ import (
 // always waiting in a collective for the rank that failed.
 const stuckGrace = time.Second
 
+// compileGrace replaces stuckGrace after a compile error, which every rank
+// meets alike, however long it takes a loaded rank to get there.
+const compileGrace = 15 * time.Second
+
 // Coordinator is rank 0's side of the kernel: it runs each cell on every
 // rank (its own included), merges their output into one labelled stream and
 // folds their outcomes into one reply. It implements Interpreter.
@@ -36,15 +40,40 @@ type Coordinator struct {
 
 	stopReceiver context.CancelFunc
 	receiverDone chan struct{}
+	lifeline     *lifeline // workers' deaths and their reasons; nil if none
+	dead         *death    // the first worker that died: the job is ending
 }
 
-// NewCoordinator starts rank 0's receiver of worker events.
-func NewCoordinator(f *Fabric, r *Rank, log *slog.Logger) *Coordinator {
+// NewCoordinator starts rank 0's receiver of worker events and the watch
+// on the workers' lifelines (nil: none).
+func NewCoordinator(f *Fabric, r *Rank, l *lifeline, log *slog.Logger) *Coordinator {
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &Coordinator{fabric: f, rank: r, log: log, stopReceiver: cancel, receiverDone: make(chan struct{})}
+	c := &Coordinator{fabric: f, rank: r, log: log, stopReceiver: cancel, receiverDone: make(chan struct{}), lifeline: l}
 	r.driver.setCaller(c)
 	go c.receive(ctx)
+	if l != nil {
+		go c.watchDeaths(ctx)
+	}
 	return c
+}
+
+// watchDeaths ends the running cell when a worker dies: the others may
+// wait for it forever, and mpirun is about to end the job. The frontend
+// then gets ONE error naming the rank and the runtime's reason, while the
+// kernel can still send it.
+func (c *Coordinator) watchDeaths(ctx context.Context) {
+	select {
+	case d := <-c.lifeline.deaths:
+		c.log.Error("a rank died", "rank", d.rank, "reason", d.reason)
+		c.mu.Lock()
+		c.dead = &d
+		x := c.cur
+		c.mu.Unlock()
+		if x != nil {
+			x.endAfterDeath(d)
+		}
+	case <-ctx.Done():
+	}
 }
 
 // receive dispatches worker events to the cell they belong to.
@@ -101,7 +130,7 @@ func (c *Coordinator) ExecuteOn(ctx context.Context, code string, ranks []int, o
 
 	localCtx, cancelLocal := context.WithCancel(ctx)
 	defer cancelLocal()
-	cmd := command{Kind: cmdExecute, Code: code, Ranks: ranks}
+	cmd := command{Kind: cmdExecute, Code: code, Ranks: ranks, Label: kernel.CellLabel(ctx)}
 	c.mu.Lock()
 	c.seq++
 	cmd.Seq = c.seq
@@ -116,6 +145,9 @@ func (c *Coordinator) ExecuteOn(ctx context.Context, code string, ranks []int, o
 		c.mu.Unlock()
 	}()
 
+	if d := c.deadRank(); d != nil {
+		return kernel.Outcome{Err: deathError(*d)}
+	}
 	c.fabric.SetBusy(true)
 	defer c.fabric.SetBusy(false)
 	if err := c.fabric.Broadcast(ctx, cmd); err != nil {
@@ -123,7 +155,7 @@ func (c *Coordinator) ExecuteOn(ctx context.Context, code string, ranks []int, o
 	}
 	if cmd.runs(0) {
 		go func() {
-			report := c.rank.Execute(localCtx, code, x.labels.forRank(0))
+			report := c.rank.Execute(localCtx, code, cmd.Label, x.labels.forRank(0))
 			// Rank 0 is done calling: release any rank still in (or yet to
 			// enter) EventLoop, as pyMOR's script mode quits at the end.
 			if err := c.quitFor(context.Background(), x); err != nil {
@@ -139,7 +171,7 @@ func (c *Coordinator) ExecuteOn(ctx context.Context, code string, ranks []int, o
 	interrupted := c.await(ctx, x)
 	x.labels.flush()
 	reports := x.reportsCopy()
-	if anyDirty(reports) {
+	if anyDirty(reports) && c.deadRank() == nil {
 		if err := c.renew(ctx); err != nil {
 			c.log.Error("renewing the cells' communicator", "err", err)
 		}
@@ -151,7 +183,7 @@ func (c *Coordinator) ExecuteOn(ctx context.Context, code string, ranks []int, o
 			seconds[r] = -1
 		}
 	}
-	return kernel.Outcome{Data: reports[0].Data, Err: foldErrors(reports, interrupted), Seconds: seconds}
+	return kernel.Outcome{Data: reports[0].Data, Err: foldErrors(reports, interrupted, cmd.Label), Seconds: seconds}
 }
 
 // releaser returns what releases a rank from mpi.EventLoop in cell seq
@@ -184,7 +216,14 @@ func (c *Coordinator) await(ctx context.Context, x *execution) (interrupted []in
 			}
 		case <-failed:
 			failed = nil
-			t := time.NewTimer(stuckGrace)
+			wait := stuckGrace
+			if x.firstFailure == session.ErrCompile {
+				// Every rank compiles the same cell against the same
+				// state: the others are not stuck but slower (a loaded
+				// node), and will report the same error.
+				wait = compileGrace
+			}
+			t := time.NewTimer(wait)
 			defer t.Stop()
 			grace = t.C
 		case <-grace:
@@ -273,6 +312,13 @@ func (c *Coordinator) Shutdown(ctx context.Context) error {
 	c.Interrupt()
 	c.execMu.Lock()
 	defer c.execMu.Unlock()
+	c.lifeline.expectEnd()
+	if d := c.deadRank(); d != nil {
+		// The job is ending; a send to the dead rank could wait forever.
+		c.stopReceiver()
+		<-c.receiverDone
+		return nil
+	}
 	err := c.fabric.Broadcast(ctx, command{Kind: cmdQuit})
 	c.stopReceiver()
 	<-c.receiverDone
@@ -280,4 +326,11 @@ func (c *Coordinator) Shutdown(ctx context.Context) error {
 		return fmt.Errorf("tell workers to quit: %w", err)
 	}
 	return nil
+}
+
+// deadRank is the worker that died, nil while all live.
+func (c *Coordinator) deadRank() *death {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.dead
 }

@@ -29,15 +29,15 @@ func TestRankList(t *testing.T) {
 func TestFoldErrors(t *testing.T) {
 	boom := &session.Error{Name: "Panic", Value: "boom", Traceback: []string{"1:1: panic"}}
 	ok := doneReport{}
-	if e := foldErrors([]doneReport{ok, ok}, nil); e != nil {
+	if e := foldErrors([]doneReport{ok, ok}, nil, "cell 1"); e != nil {
 		t.Fatalf("no failure folded into %+v", e)
 	}
-	// One rank: its error as it is, no rank label.
-	if e := foldErrors([]doneReport{{Err: boom}}, nil); e != boom {
+	// One rank: its error as it is, no rank label, under a red name line.
+	if e := foldErrors([]doneReport{{Err: boom}}, nil, "cell 1"); e.Value != "boom" || e.Traceback[0] != session.Red+"Panic"+session.Reset {
 		t.Errorf("single rank: %+v", e)
 	}
 	// The same failure on several ranks is named once.
-	e := foldErrors([]doneReport{{Err: boom}, ok, {Err: boom}, {Err: boom}}, nil)
+	e := foldErrors([]doneReport{{Err: boom}, ok, {Err: boom}, {Err: boom}}, nil, "cell 1")
 	if e.Name != "Panic" || e.Value != "ranks 0,2-3: boom" {
 		t.Errorf("alike failures: %+v", e)
 	}
@@ -45,7 +45,7 @@ func TestFoldErrors(t *testing.T) {
 	// with where they waited.
 	other := &session.Error{Name: "CompileError", Value: "1:1: undefined: x"}
 	stuck := &session.Error{Name: "Interrupted", Value: "interrupted"}
-	e = foldErrors([]doneReport{{Err: stuck, Where: "Barrier"}, {Err: boom}, {Err: other}, {Err: stuck, Where: "Barrier"}}, []int{0, 3})
+	e = foldErrors([]doneReport{{Err: stuck, Where: "Barrier"}, {Err: boom}, {Err: other}, {Err: stuck, Where: "Barrier"}}, []int{0, 3}, "cell 1")
 	for _, want := range []string{"rank 1: boom", "rank 2: 1:1: undefined: x", "ranks 0,3 still running", "waiting in mpi.Barrier"} {
 		if !strings.Contains(e.Value, want) {
 			t.Errorf("evalue %q lacks %q", e.Value, want)

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"fmt"
 	"sync"
 
 	"github.com/gompi-kernel/gompi-kernel/kernel"
@@ -36,11 +37,14 @@ type execution struct {
 	membersDone chan struct{} // every rank running the cell reported
 	failed      chan struct{} // closed at the first failure
 	onFail      sync.Once
-	serving     []bool         // the rank serves Calls now
-	quitOwed    []bool         // mpi.Quit came before the rank entered EventLoop
-	release     func(rank int) // sends rank the release from EventLoop
-	changed     chan struct{}  // closed and replaced when serving or done changes
-	calls       map[uint64]*pendingCall
+	// firstFailure is the error name of the first rank that failed, set
+	// before failed is closed.
+	firstFailure string
+	serving      []bool         // the rank serves Calls now
+	quitOwed     []bool         // mpi.Quit came before the rank entered EventLoop
+	release      func(rank int) // sends rank the release from EventLoop
+	changed      chan struct{}  // closed and replaced when serving or done changes
+	calls        map[uint64]*pendingCall
 }
 
 // pendingCall collects the workers' answers to one Call.
@@ -163,7 +167,10 @@ func (x *execution) finish(rank int, r doneReport) {
 		}
 	}
 	if r.Err != nil {
-		x.onFail.Do(func() { close(x.failed) })
+		x.onFail.Do(func() {
+			x.firstFailure = r.Err.Name
+			close(x.failed)
+		})
 	}
 	if x.left == 0 {
 		close(x.allDone)
@@ -200,4 +207,24 @@ func (x *execution) reportsCopy() []doneReport {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	return append([]doneReport(nil), x.reports...)
+}
+
+// endAfterDeath ends the cell at once when worker d.rank died: the dead
+// rank fails with the runtime's reason, rank 0's own part is cancelled, and
+// the ranks still running count as done, since they are about to be ended
+// with the job (they may be waiting for the dead one in a collective).
+func (x *execution) endAfterDeath(d death) {
+	x.finish(d.rank, doneReport{Err: deathError(d)})
+	x.cancelLocal()
+	for _, r := range x.pending() {
+		x.finish(r, doneReport{})
+	}
+}
+
+// deathError is what the frontend is told when a rank died.
+func deathError(d death) *session.Error {
+	return &session.Error{
+		Name:  "RankDied",
+		Value: fmt.Sprintf("died: %s (the MPI job ends with it; restart the kernel)", d.reason),
+	}
 }

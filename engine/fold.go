@@ -10,10 +10,12 @@ import (
 
 // foldErrors makes ONE error out of the failures of all ranks: frontends and
 // jupyter_kernel_test expect a single error message per cell, and a user
-// needs to see at a glance which ranks failed and whether they failed alike.
-// Ranks that the coordinator interrupted because they were stuck after
-// another rank's failure are named separately: they are victims, not causes.
-func foldErrors(reports []doneReport, stuck []int) *session.Error {
+// needs to see at a glance which ranks failed and whether they failed alike
+// (session.Fold lays it out: a red name line, frames in the cell's lines,
+// the message once). Ranks that the coordinator interrupted because they
+// were stuck after another rank's failure are named separately: they are
+// victims, not causes. cell labels the cell ("cell 6").
+func foldErrors(reports []doneReport, stuck []int, cell string) *session.Error {
 	isStuck := map[int]bool{}
 	for _, r := range stuck {
 		isStuck[r] = true
@@ -43,34 +45,24 @@ func foldErrors(reports []doneReport, stuck []int) *session.Error {
 	if len(groups) == 0 && len(stuck) == 0 {
 		return nil
 	}
-	if len(reports) == 1 && len(groups) == 1 {
-		return groups[0].err
-	}
-
-	out := &session.Error{Name: "Interrupted"}
-	var values []string
-	for i, g := range groups {
-		if i == 0 {
-			out.Name = g.err.Name
+	gs := make([]session.Group, 0, len(groups))
+	for _, g := range groups {
+		ranks := rankList(g.ranks)
+		if len(reports) == 1 {
+			ranks = "" // a one-rank kernel names no ranks
 		}
-		head := fmt.Sprintf("%s: %s", rankList(g.ranks), g.err.Value)
-		values = append(values, head)
-		out.Traceback = append(out.Traceback, fmt.Sprintf("%s: %s: %s", rankList(g.ranks), g.err.Name, g.err.Value))
-		for _, line := range g.err.Traceback {
-			out.Traceback = append(out.Traceback, "    "+line)
-		}
+		gs = append(gs, session.Group{Ranks: ranks, Err: g.err})
 	}
+	var notes []string
 	if len(stuck) > 0 {
 		note := fmt.Sprintf("%s still running %v after the failure%s; interrupted",
 			rankList(stuck), stuckGrace, stuckWhere(reports, stuck))
 		if len(groups) == 0 {
-			note = fmt.Sprintf("%s did not finish and were interrupted", rankList(stuck))
+			note = fmt.Sprintf("%s did not finish and were interrupted%s", rankList(stuck), stuckWhere(reports, stuck))
 		}
-		values = append(values, note)
-		out.Traceback = append(out.Traceback, note)
+		notes = append(notes, note)
 	}
-	out.Value = strings.Join(values, "; ")
-	return out
+	return session.Fold(cell, gs, notes)
 }
 
 // stuckWhere says where the stuck ranks were waiting, when they were inside

@@ -57,9 +57,14 @@ func NewRank(f *Fabric, args []string) (*Rank, error) {
 		Size:      f.Size(),
 		Exports:   exports,
 		PreImport: []string{"gompi/mpi", "gompi/display"},
-		Stdout:    streamWriter{r, "stdout"},
-		Stderr:    streamWriter{r, "stderr"},
-		Args:      args,
+		// Inspection reads the doc comments of the methods bound above.
+		Docs: map[string]session.DocSource{
+			"gompi/mpi":     {Dirs: []string{"mpi", "registry", "engine"}, Recvs: []string{"World", "API", "Driver"}},
+			"gompi/display": {Dirs: []string{"kernel/display"}, Recvs: []string{"Display"}},
+		},
+		Stdout: streamWriter{r, "stdout"},
+		Stderr: streamWriter{r, "stderr"},
+		Args:   args,
 		Input: func(prompt string, password bool) (string, error) {
 			if out := r.output(); out != nil {
 				return out.Input(prompt, password)
@@ -79,12 +84,13 @@ func NewRank(f *Fabric, args []string) (*Rank, error) {
 // inspection from it: all ranks hold the same definitions).
 func (r *Rank) Session() *session.Session { return r.sess }
 
-// Execute runs one cell on this rank, sending its output to out.
-func (r *Rank) Execute(ctx context.Context, code string, out kernel.Output) doneReport {
+// Execute runs one cell on this rank, sending its output to out; label
+// names the cell in errors ("cell 6").
+func (r *Rank) Execute(ctx context.Context, code, label string, out kernel.Output) doneReport {
 	r.setOutput(out)
 	r.bind(ctx)
 	start := time.Now()
-	res := r.sess.Execute(ctx, code)
+	res := r.sess.ExecuteCell(ctx, label, code)
 	if ctx.Err() != nil {
 		// The interpreter returns from an interrupted cell at once; an MPI
 		// call it left behind notices a moment later and only then marks

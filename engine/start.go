@@ -18,6 +18,7 @@ import (
 func Run(ctx context.Context, log *slog.Logger, args []string, drive func(*Coordinator) error) (err error) {
 	start := time.Now()
 	tuneForOversubscription(log)
+	keepMPIOnOneHost(log)
 	if err := mpi.Init(); err != nil {
 		return fmt.Errorf("start MPI: %w", err)
 	}
@@ -34,6 +35,11 @@ func Run(ctx context.Context, log *slog.Logger, args []string, drive func(*Coord
 	log = log.With("rank", f.Rank())
 	defer startProfile(f.Rank(), log)()
 	log.Debug("MPI and fabric up", "after", time.Since(start))
+	l, err := openLifeline(ctx, f, log)
+	if err != nil {
+		return err
+	}
+	defer l.close()
 	r, err := NewRank(f, args)
 	if err != nil {
 		return err
@@ -42,7 +48,7 @@ func Run(ctx context.Context, log *slog.Logger, args []string, drive func(*Coord
 	if f.Rank() != 0 {
 		err = NewWorker(f, r, log).Run(ctx)
 	} else {
-		c := NewCoordinator(f, r, log)
+		c := NewCoordinator(f, r, l, log)
 		err = drive(c)
 		// Whatever happened, the workers must leave their loops, or mpirun
 		// waits for them forever.

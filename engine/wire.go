@@ -48,6 +48,8 @@ type command struct {
 	Kind commandKind `json:"kind"`
 	Seq  uint64      `json:"seq"`            // identifies the cell, so late events and interrupts can be told apart
 	Code string      `json:"code,omitempty"` // the cell, for cmdExecute
+	// Label names the cell in errors ("cell 6"), for cmdExecute.
+	Label string `json:"label,omitempty"`
 	// Ranks run the cell (cmdExecute); empty means all. The others serve
 	// rank 0's Calls until cmdEndCell: pyMOR's driver style.
 	Ranks []int  `json:"ranks,omitempty"`

@@ -144,7 +144,7 @@ func (w *Worker) startCell(ctx context.Context, c command) *workerCell {
 	if x.runs {
 		x.done = make(chan doneReport, 1)
 		go func() {
-			x.done <- w.rank.Execute(x.cell, c.Code, w.rank.output())
+			x.done <- w.rank.Execute(x.cell, c.Code, c.Label, w.rank.output())
 			x.poke()
 		}()
 	}

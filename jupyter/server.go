@@ -9,9 +9,7 @@ import (
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
-	"time"
 
-	"github.com/go-zeromq/zmq4"
 	"github.com/google/uuid"
 )
 
@@ -71,27 +69,30 @@ var ErrClosed = errors.New("jupyter: server closed")
 // said allow_stdin=false: the frontend cannot answer, so asking would hang.
 var ErrStdinNotAllowed = errors.New("jupyter: frontend does not accept input requests (allow_stdin is false)")
 
-// sendTimeout bounds a ROUTER send. zmq4 blocks a send on a socket with no
-// connected peer until its timeout (5 minutes by default); a reply for a
-// frontend that has gone away should not stall the kernel that long.
-const sendTimeout = 10 * time.Second
-
 // Server owns the five sockets of one kernel. Create it with Listen, run it
 // with Serve, stop it with Close (or by cancelling Serve's context).
+//
+// Each libzmq socket is touched by exactly one goroutine, its owner (see
+// owned): replies and publishes from any goroutine are handed to it, so
+// publishes leave iopub in the order they were made, heartbeat echoes on
+// its own goroutine, and control is served while a shell request runs.
 type Server struct {
 	info    ConnectionInfo
+	opts    Options
 	log     *slog.Logger
 	signer  *Signer
+	replays *replayGuard
 	session string // this kernel's session id, in the header of every message it sends
 
-	socks  [5]zmq4.Socket // indexed by Channel
-	sendMu [5]sync.Mutex  // zmq4 sockets are not safe for concurrent Send
+	zctx      *zmqContext // this server's own libzmq context: Close terminates it
+	socks     [5]*owned   // indexed by Channel
+	endpoints [5]string   // what each socket is bound to (ZMQ_LAST_ENDPOINT)
 
 	ctx     context.Context // cancelled by Close: Request.Context, Input
 	cancel  context.CancelFunc
 	closeMu sync.Mutex
 	closed  bool
-	bg      sync.WaitGroup // heartbeat and stdin goroutines
+	bg      sync.WaitGroup // owner goroutines and the stdin reader
 	serving atomic.Bool
 
 	inputMu sync.Mutex
@@ -103,10 +104,16 @@ type inputWaiter struct {
 	ch    chan string
 }
 
-// Listen binds all five sockets and starts the heartbeat echo (so the kernel
-// looks alive as soon as it is bound) and the stdin reader. Nothing on shell or
-// control is read until Serve. log may be nil (discard).
+// Listen binds all five sockets with the default Options and starts the
+// heartbeat echo (so the kernel looks alive as soon as it is bound) and the
+// stdin reader. Nothing on shell or control is handled until Serve. log may
+// be nil (discard).
 func Listen(info ConnectionInfo, log *slog.Logger) (*Server, error) {
+	return ListenWith(info, log, Options{})
+}
+
+// ListenWith is Listen with transport limits other than the defaults.
+func ListenWith(info ConnectionInfo, log *slog.Logger, opts Options) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -123,38 +130,23 @@ func Listen(info ConnectionInfo, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("jupyter: listen: %w", err)
 	}
+	opts = opts.withDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
 		info:    info,
+		opts:    opts,
 		log:     log,
 		signer:  signer,
+		replays: newReplayGuard(opts.ReplayHistory),
 		session: uuid.NewString(),
 		ctx:     ctx,
 		cancel:  cancel,
 	}
-	// zmq4 reports failed ZMTP handshakes (e.g. a port scanner) through a
-	// *log.Logger; route them to slog instead of stderr.
-	zlog := slog.NewLogLogger(log.With("component", "zmq4").Handler(), slog.LevelWarn)
-	opts := []zmq4.Option{zmq4.WithLogger(zlog), zmq4.WithTimeout(sendTimeout)}
-	// The sockets get a background context: their life is ended by Close,
-	// not by a caller's context.
-	bg := context.Background()
-	s.socks[Shell] = zmq4.NewRouter(bg, opts...)
-	s.socks[Control] = zmq4.NewRouter(bg, opts...)
-	s.socks[Stdin] = zmq4.NewRouter(bg, opts...)
-	s.socks[IOPub] = zmq4.NewPub(bg, opts...)
-	s.socks[Heartbeat] = zmq4.NewRouter(bg, opts...)
-	ports := [5]int{info.ShellPort, info.ControlPort, info.StdinPort, info.IOPubPort, info.HBPort}
-	for ch, sock := range s.socks {
-		ep := info.endpoint(ports[ch])
-		if err := sock.Listen(ep); err != nil {
-			s.closeSockets()
-			cancel()
-			return nil, fmt.Errorf("jupyter: listen: bind %s socket on %s: %w", Channel(ch), ep, err)
-		}
+	if err := s.open(); err != nil {
+		cancel()
+		return nil, fmt.Errorf("jupyter: listen: %w", err)
 	}
-	s.bg.Add(2)
-	go s.heartbeat()
+	s.bg.Add(1)
 	go s.stdinLoop()
 	log.Debug("jupyter: listening", "ip", info.IP, "shell", info.ShellPort, "iopub", info.IOPubPort,
 		"stdin", info.StdinPort, "control", info.ControlPort, "hb", info.HBPort)
@@ -192,8 +184,9 @@ func (s *Server) Serve(ctx context.Context, h Handler) error {
 }
 
 // Close closes the sockets and wakes everything waiting on the server
-// (Serve, Input, Request.Context). Safe to call more than once and from
-// inside a Handler (e.g. after replying to shutdown_request).
+// (Serve, Input, Request.Context). Messages already handed to a socket get
+// Options.Linger to leave. Safe to call more than once and from inside a
+// Handler (e.g. after replying to shutdown_request).
 func (s *Server) Close() error {
 	s.closeMu.Lock()
 	if s.closed {
@@ -203,27 +196,7 @@ func (s *Server) Close() error {
 	s.closed = true
 	s.closeMu.Unlock()
 	s.cancel()
-	err := s.closeSockets()
-	s.bg.Wait()
-	return err
-}
-
-// closeSockets closes every socket, taking its send lock so that no send is
-// in flight inside zmq4 while it is torn down.
-func (s *Server) closeSockets() error {
-	var first error
-	for ch, sock := range s.socks {
-		if sock == nil {
-			continue
-		}
-		s.sendMu[ch].Lock()
-		err := sock.Close()
-		s.sendMu[ch].Unlock()
-		if err != nil && first == nil {
-			first = fmt.Errorf("jupyter: close %s socket: %w", Channel(ch), err)
-		}
-	}
-	return first
+	return s.teardown()
 }
 
 func (s *Server) isClosed() bool {
@@ -232,35 +205,13 @@ func (s *Server) isClosed() bool {
 	return s.closed
 }
 
-// recv reads the next zmq message on ch. ok is false when the server is closed.
-func (s *Server) recv(ch Channel) (zmq4.Msg, bool) {
-	for {
-		msg, err := s.socks[ch].Recv()
-		if s.ctx.Err() != nil {
-			return zmq4.Msg{}, false
-		}
-		if err != nil {
-			// zmq4 only fails Recv when the socket is closing; do not spin
-			// if it ever fails otherwise.
-			s.log.Warn("jupyter: receive failed", "channel", ch.String(), "err", err)
-			select {
-			case <-s.ctx.Done():
-				return zmq4.Msg{}, false
-			case <-time.After(50 * time.Millisecond):
-			}
-			continue
-		}
-		if msg.Type == zmq4.CmdMsg {
-			// zmq4's ROUTER hands ZMTP commands (e.g. PING) up as messages.
-			continue
-		}
-		return msg, true
-	}
-}
-
-// decode authenticates frames; failures are logged and reported as nil.
+// decode authenticates frames and refuses replays; failures are logged and
+// reported as nil.
 func (s *Server) decode(ch Channel, frames [][]byte) *Message {
 	m, err := s.signer.Decode(frames)
+	if err == nil {
+		err = s.replays.check(signatureOf(frames))
+	}
 	if err != nil {
 		s.log.Warn("jupyter: dropping message", "channel", ch.String(), "frames", len(frames), "reason", err)
 		return nil
@@ -271,11 +222,11 @@ func (s *Server) decode(ch Channel, frames [][]byte) *Message {
 // requestLoop serves one ROUTER channel: one request at a time, in order.
 func (s *Server) requestLoop(ch Channel, h Handler) {
 	for {
-		zm, ok := s.recv(ch)
+		frames, ok := s.socks[ch].recv(s.ctx)
 		if !ok {
 			return
 		}
-		m := s.decode(ch, zm.Frames)
+		m := s.decode(ch, frames)
 		if m == nil {
 			continue
 		}
@@ -296,35 +247,15 @@ func (s *Server) dispatch(h Handler, req *Request) {
 	h.Handle(req)
 }
 
-// heartbeat echoes every message back to its sender. It touches nothing but
-// its own socket, so it keeps answering while a cell runs.
-func (s *Server) heartbeat() {
-	defer s.bg.Done()
-	for {
-		msg, ok := s.recv(Heartbeat)
-		if !ok {
-			return
-		}
-		s.sendMu[Heartbeat].Lock()
-		err := s.socks[Heartbeat].SendMulti(zmq4.NewMsgFrom(msg.Frames...))
-		s.sendMu[Heartbeat].Unlock()
-		if err != nil && s.ctx.Err() == nil {
-			// A client that goes away mid-ping is normal (a console
-			// exiting); nothing for the user to act on.
-			s.log.Debug("jupyter: heartbeat echo failed", "err", err)
-		}
-	}
-}
-
 // stdinLoop routes input_reply messages to the Request.Input waiting for them.
 func (s *Server) stdinLoop() {
 	defer s.bg.Done()
 	for {
-		zm, ok := s.recv(Stdin)
+		frames, ok := s.socks[Stdin].recv(s.ctx)
 		if !ok {
 			return
 		}
-		m := s.decode(Stdin, zm.Frames)
+		m := s.decode(Stdin, frames)
 		if m == nil {
 			continue
 		}
@@ -400,18 +331,16 @@ func marshalContent(content any) (json.RawMessage, error) {
 	return json.Marshal(content)
 }
 
-// send encodes m and writes it on ch under the channel's send lock.
+// send encodes m and hands it to ch's owner.
 func (s *Server) send(ch Channel, m *Message) error {
 	frames, err := s.signer.Encode(m)
 	if err != nil {
 		return err
 	}
-	s.sendMu[ch].Lock()
-	defer s.sendMu[ch].Unlock()
 	if s.isClosed() {
 		return fmt.Errorf("jupyter: send %s on %s: %w", m.Header.MsgType, ch, ErrClosed)
 	}
-	if err := s.socks[ch].SendMulti(zmq4.NewMsgFrom(frames...)); err != nil {
+	if err := s.socks[ch].send(frames); err != nil {
 		return fmt.Errorf("jupyter: send %s on %s: %w", m.Header.MsgType, ch, err)
 	}
 	return nil

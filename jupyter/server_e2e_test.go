@@ -1,3 +1,5 @@
+//go:build cgo
+
 package jupyter
 
 import (
@@ -13,10 +15,6 @@ import (
 	"testing"
 	"time"
 )
-
-// systemPython is Debian's interpreter, which has python3-jupyter-client; the
-// python3 first on PATH may be a pyenv build without it.
-const systemPython = "/usr/bin/python3"
 
 // testKernel is a minimal kernel: enough protocol to drive jupyter_client.
 type testKernel struct {
@@ -162,9 +160,4 @@ func TestEndToEndJupyterClient(t *testing.T) {
 	if err := srv.Close(); err != nil {
 		t.Errorf("second Close: %v", err)
 	}
-}
-
-func pythonOutput(args ...string) (string, error) {
-	out, err := exec.Command(args[0], args[1:]...).Output()
-	return strings.TrimSpace(string(out)), err
 }

@@ -1,3 +1,5 @@
+//go:build cgo
+
 package jupyter
 
 import (
@@ -12,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-zeromq/zmq4"
+	zmq "github.com/pebbe/zmq4"
 )
 
 func startServer(t *testing.T, h Handler) (*Server, ConnectionInfo, chan error) {
@@ -31,50 +33,64 @@ func startServer(t *testing.T, h Handler) (*Server, ConnectionInfo, chan error) 
 	return srv, info, done
 }
 
-// dealer is a Go-side frontend socket for tests that need no Python.
-func dealer(t *testing.T, info ConnectionInfo, port int, id string) zmq4.Socket {
+// dealer is a Go-side frontend socket for tests that need no Python: a
+// libzmq DEALER with the given identity (none if id is ""). Each test uses
+// its sockets from one goroutine only; receives time out after 10 s.
+func dealer(t *testing.T, info ConnectionInfo, port int, id string) *zmq.Socket {
 	t.Helper()
-	d := zmq4.NewDealer(context.Background(), zmq4.WithID(zmq4.SocketIdentity(id)))
-	if err := d.Dial("tcp://" + net.JoinHostPort(info.IP, strconv.Itoa(port))); err != nil {
+	return clientSocket(t, zmq.DEALER, info, port, id)
+}
+
+func clientSocket(t *testing.T, typ zmq.Type, info ConnectionInfo, port int, id string) *zmq.Socket {
+	t.Helper()
+	d, err := zmq.NewSocket(typ)
+	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { d.Close() })
+	if err := d.SetLinger(0); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.SetRcvtimeo(10 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if id != "" {
+		if err := d.SetIdentity(id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := d.Connect("tcp://" + net.JoinHostPort(info.IP, strconv.Itoa(port))); err != nil {
+		t.Fatal(err)
+	}
 	return d
 }
 
-func sendReq(t *testing.T, s *Signer, d zmq4.Socket, typ MsgType, content string) *Message {
+func sendReq(t *testing.T, s *Signer, d *zmq.Socket, typ MsgType, content string) *Message {
 	t.Helper()
 	m := &Message{Header: NewHeader(typ, "client-session", "tester"), Content: json.RawMessage(content)}
 	frames, err := s.Encode(m)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := d.SendMulti(zmq4.NewMsgFrom(frames...)); err != nil {
+	if _, err := d.SendMessage(frames); err != nil {
 		t.Fatal(err)
 	}
 	return m
 }
 
-func recvMsg(t *testing.T, s *Signer, d zmq4.Socket) *Message {
+// recvMsg waits (up to the socket's 10 s receive timeout) for a message and
+// authenticates it.
+func recvMsg(t *testing.T, s *Signer, d *zmq.Socket) *Message {
 	t.Helper()
-	ch := make(chan zmq4.Msg, 1)
-	go func() {
-		m, err := d.Recv()
-		if err == nil {
-			ch <- m
-		}
-	}()
-	select {
-	case zm := <-ch:
-		m, err := s.Decode(zm.Frames)
-		if err != nil {
-			t.Fatalf("decode reply: %v", err)
-		}
-		return m
-	case <-time.After(10 * time.Second):
-		t.Fatal("no reply")
+	frames, err := d.RecvMessageBytes(0)
+	if err != nil {
+		t.Fatalf("no reply: %v", err)
 	}
-	return nil
+	m, err := s.Decode(frames)
+	if err != nil {
+		t.Fatalf("decode reply: %v", err)
+	}
+	return m
 }
 
 func TestServeReplyRoutingAndClose(t *testing.T) {
@@ -108,16 +124,12 @@ func TestServeReplyRoutingAndClose(t *testing.T) {
 	}
 
 	// Heartbeat echoes.
-	hb := zmq4.NewReq(context.Background())
-	defer hb.Close()
-	if err := hb.Dial("tcp://" + net.JoinHostPort(info.IP, strconv.Itoa(info.HBPort))); err != nil {
+	hb := clientSocket(t, zmq.REQ, info, info.HBPort, "")
+	if _, err := hb.Send("ping", 0); err != nil {
 		t.Fatal(err)
 	}
-	if err := hb.Send(zmq4.NewMsgString("ping")); err != nil {
-		t.Fatal(err)
-	}
-	if m, err := hb.Recv(); err != nil || string(m.Bytes()) != "ping" {
-		t.Errorf("heartbeat echo %q %v", m.Bytes(), err)
+	if m, err := hb.Recv(0); err != nil || m != "ping" {
+		t.Errorf("heartbeat echo %q %v", m, err)
 	}
 
 	if err := srv.Close(); err != nil {
@@ -143,13 +155,8 @@ func TestServeReplyRoutingAndClose(t *testing.T) {
 	sh.Close()
 	ctl.Close()
 	hb.Close()
-	// zmq4 leaks one goroutine per PUB socket (its writer loop is never
-	// stopped); allow for it and for goroutines still winding down.
-	deadline := time.Now().Add(5 * time.Second)
-	for runtime.NumGoroutine() > before+1 && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
-	}
-	if n := runtime.NumGoroutine(); n > before+1 {
+	// Every goroutine of the server has ended by the time Close returns.
+	if n := runtime.NumGoroutine(); n > before {
 		buf := make([]byte, 1<<16)
 		t.Errorf("goroutines: %d before, %d after Close\n%s", before, n, buf[:runtime.Stack(buf, true)])
 	}
@@ -187,30 +194,12 @@ func TestControlWhileShellBusyAndPanics(t *testing.T) {
 func TestConcurrentPublish(t *testing.T) {
 	srv, info, _ := startServer(t, HandlerFunc(func(*Request) {}))
 	signer, _ := NewSigner(info.SignatureScheme, info.Key)
-	sub := zmq4.NewSub(context.Background())
-	defer sub.Close()
-	if err := sub.Dial("tcp://" + net.JoinHostPort(info.IP, strconv.Itoa(info.IOPubPort))); err != nil {
-		t.Fatal(err)
-	}
-	if err := sub.SetOption(zmq4.OptionSubscribe, ""); err != nil {
+	sub := clientSocket(t, zmq.SUB, info, info.IOPubPort, "")
+	if err := sub.SetSubscribe(""); err != nil {
 		t.Fatal(err)
 	}
 	// Subscriptions are asynchronous: publish until the first one arrives.
-	got := make(chan *Message, 1000)
-	go func() {
-		for {
-			zm, err := sub.Recv()
-			if err != nil {
-				return
-			}
-			m, err := signer.Decode(zm.Frames)
-			if err != nil {
-				t.Errorf("decode iopub: %v", err)
-				return
-			}
-			got <- m
-		}
-	}()
+	got := subscribe(t, sub, signer)
 	deadline := time.After(10 * time.Second)
 wait:
 	for {
@@ -249,6 +238,43 @@ wait:
 			t.Fatalf("received %d of %d stream messages", n, workers*each)
 		}
 	}
+}
+
+// subscribe hands sub to a reader goroutine, which owns it from then on and
+// delivers every authenticated message; it stops when the test ends.
+func subscribe(t *testing.T, sub *zmq.Socket, signer *Signer) <-chan *Message {
+	t.Helper()
+	if err := sub.SetRcvtimeo(50 * time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan *Message, 1000)
+	stop, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			frames, err := sub.RecvMessageBytes(0)
+			if err != nil {
+				continue // timeout: look at stop again
+			}
+			m, err := signer.Decode(frames)
+			if err != nil {
+				t.Errorf("decode iopub: %v", err)
+				continue
+			}
+			select {
+			case got <- m:
+			case <-stop:
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() { close(stop); <-stopped })
+	return got
 }
 
 func TestInputNotAllowed(t *testing.T) {
@@ -336,9 +362,9 @@ func TestListenAllInterfaces(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", ip, err)
 		}
-		addr := srv.socks[Shell].Addr().String()
+		addr := srv.endpoints[Shell]
 		srv.Close()
-		if !strings.HasPrefix(addr, "0.0.0.0:") && !strings.HasPrefix(addr, "[::]:") {
+		if !strings.HasPrefix(addr, "tcp://0.0.0.0:") {
 			t.Errorf("%s bound to %s", ip, addr)
 		}
 	}

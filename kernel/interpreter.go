@@ -29,6 +29,21 @@ type Interpreter interface {
 	Banner() string
 }
 
+// cellLabelKey carries a cell's label through Execute's context.
+type cellLabelKey struct{}
+
+// WithCellLabel returns ctx labelled with the name errors give the cell,
+// e.g. "cell 6" for execution count 6 ("cell 6, line 2, in step").
+func WithCellLabel(ctx context.Context, label string) context.Context {
+	return context.WithValue(ctx, cellLabelKey{}, label)
+}
+
+// CellLabel is the label WithCellLabel gave ctx, "" if none.
+func CellLabel(ctx context.Context) string {
+	s, _ := ctx.Value(cellLabelKey{}).(string)
+	return s
+}
+
 // Output is where a running cell's output goes: the kernel publishes it on
 // iopub as the child of the execute_request.
 type Output interface {

@@ -29,7 +29,9 @@ type Kernel struct {
 	onShutdown func(restart bool)
 
 	mu      sync.Mutex
-	count   int // execution_count of the latest stored execution
+	active  int           // requests being served
+	drained chan struct{} // closed and replaced when active drops to 0
+	count   int           // execution_count of the latest stored execution
 	history History
 	// abortBefore: after a cell failed with stop_on_error, execute requests
 	// sent before that moment (a notebook's "Run All" queues them all at
@@ -40,7 +42,38 @@ type Kernel struct {
 // NewKernel routes requests to interp. ctx bounds every cell; onShutdown is
 // called once a shutdown_request has been answered.
 func NewKernel(ctx context.Context, interp Interpreter, log *slog.Logger, onShutdown func(restart bool)) *Kernel {
-	return &Kernel{interp: interp, log: log, ctx: ctx, onShutdown: onShutdown}
+	return &Kernel{interp: interp, log: log, ctx: ctx, onShutdown: onShutdown, drained: make(chan struct{})}
+}
+
+// Drain waits until no request is being served, at most d; it reports
+// whether none is.
+func (k *Kernel) Drain(d time.Duration) bool {
+	deadline := time.NewTimer(d)
+	defer deadline.Stop()
+	for {
+		k.mu.Lock()
+		n, ch := k.active, k.drained
+		k.mu.Unlock()
+		if n == 0 {
+			return true
+		}
+		select {
+		case <-ch:
+		case <-deadline.C:
+			return false
+		}
+	}
+}
+
+// track counts a request in (+1) or out (-1).
+func (k *Kernel) track(delta int) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.active += delta
+	if k.active == 0 {
+		close(k.drained)
+		k.drained = make(chan struct{})
+	}
 }
 
 // Serve answers one request: busy, the reply and whatever the request
@@ -48,6 +81,8 @@ func NewKernel(ctx context.Context, interp Interpreter, log *slog.Logger, onShut
 // request: shell requests one at a time, control requests on their own
 // goroutine, so an interrupt or shutdown is served while a cell runs.
 func (k *Kernel) Serve(req Exchange) {
+	k.track(+1)
+	defer k.track(-1)
 	msg := req.Msg()
 	k.status(req, jupyter.StateBusy)
 
@@ -155,7 +190,11 @@ func (k *Kernel) execute(req Exchange) error {
 	}
 
 	out := &publisher{x: req, log: k.log, silent: r.Silent, ctx: k.ctx}
-	res := k.interp.Execute(k.ctx, r.Code, out)
+	ctx := k.ctx
+	if store {
+		ctx = WithCellLabel(ctx, fmt.Sprintf("cell %d", count))
+	}
+	res := k.interp.Execute(ctx, r.Code, out)
 	return k.finishCell(req, r, count, store, res)
 }
 

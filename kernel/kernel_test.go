@@ -348,3 +348,42 @@ func TestShutdownAfterIdle(t *testing.T) {
 		t.Error("restart not echoed")
 	}
 }
+
+// blockingInterp runs a cell until release is closed.
+type blockingInterp struct {
+	fakeInterp
+	started, release chan struct{}
+}
+
+func (b *blockingInterp) Execute(ctx context.Context, code string, out Output) Outcome {
+	close(b.started)
+	<-b.release
+	return Outcome{}
+}
+
+// TestDrainWaitsForTheRequestInFlight: a terminated kernel lets the cell
+// in flight reply first, for at most the given time.
+func TestDrainWaitsForTheRequestInFlight(t *testing.T) {
+	b := &blockingInterp{started: make(chan struct{}), release: make(chan struct{})}
+	k := NewKernel(context.Background(), b, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	if !k.Drain(time.Millisecond) {
+		t.Fatal("an idle kernel is not drained")
+	}
+	x := newExchange(t, jupyter.MsgExecuteRequest, jupyter.ExecuteRequest{Code: "x"}, time.Now())
+	done := make(chan struct{})
+	go func() { k.Serve(x); close(done) }()
+	<-b.started
+	if k.Drain(10 * time.Millisecond) {
+		t.Fatal("drained while a cell runs")
+	}
+	drained := make(chan bool)
+	go func() { drained <- k.Drain(time.Minute) }()
+	close(b.release)
+	if !<-drained {
+		t.Fatal("not drained after the cell ended")
+	}
+	<-done
+	if got := x.types(); !strings.HasSuffix(got, "reply:execute_reply idle") {
+		t.Errorf("sent %q", got)
+	}
+}

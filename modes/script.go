@@ -11,8 +11,10 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 
 	"github.com/gompi-kernel/gompi-kernel/engine"
+	"github.com/gompi-kernel/gompi-kernel/kernel"
 )
 
 // ScriptConfig is `gompi-kernel run`: a Go file run on rank 0 while the
@@ -64,7 +66,8 @@ func runScript(ctx context.Context, c *engine.Coordinator, cfg ScriptConfig, src
 		steps[1].ranks = []int{0}
 	}
 	for _, s := range steps {
-		res := c.ExecuteOn(ctx, s.code, s.ranks, out)
+		// Frames in the script's functions name the file: "s.go, line 10".
+		res := c.ExecuteOn(kernel.WithCellLabel(ctx, filepath.Base(cfg.Path)), s.code, s.ranks, out)
 		out.flush()
 		if res.Err != nil {
 			return out.reportError(res.Err)

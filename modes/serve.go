@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -41,6 +42,11 @@ func Serve(ctx context.Context, cfg Config) error {
 	})
 }
 
+// drainAfterSignal is how long a terminated kernel lets the request in
+// flight finish. OpenMPI's mpirun follows its SIGTERM with a SIGKILL after
+// about a second.
+const drainAfterSignal = 800 * time.Millisecond
+
 // serve is rank 0: the Jupyter server and the kernel core in front of the
 // coordinator.
 func serve(ctx context.Context, cfg Config, coord *engine.Coordinator, log *slog.Logger) error {
@@ -61,13 +67,27 @@ func serve(ctx context.Context, cfg Config, coord *engine.Coordinator, log *slog
 	}
 	defer srv.Close()
 
+	// The kernel's own context ends with a shutdown_request, or shortly
+	// after a signal: mpirun sends SIGTERM to every rank when one of them
+	// died, and the request in flight (the cell that saw the death) must
+	// first send the frontend its error and reply.
 	parent := ctx
-	ctx, stop := context.WithCancel(ctx)
+	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 	k := kernel.NewKernel(ctx, coord, log, func(restart bool) {
 		log.Info("shutdown requested", "restart", restart)
 		stop()
 	})
+	go func() {
+		select {
+		case <-parent.Done():
+			if !k.Drain(drainAfterSignal) {
+				log.Warn("a request was still running when the kernel was terminated")
+			}
+			stop()
+		case <-ctx.Done():
+		}
+	}()
 	if cfg.Hint != nil && wrote {
 		fmt.Fprintf(cfg.Hint, "gompi-kernel %s on %d rank(s). To connect a console:\n    jupyter console --existing %s\n", kernel.Version(), coord.Size(), path)
 	}

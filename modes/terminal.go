@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"strings"
 
 	"github.com/gompi-kernel/gompi-kernel/kernel"
 	"github.com/gompi-kernel/gompi-kernel/kernel/session"
+	"golang.org/x/term"
 )
 
 // consoleOutput prints a cell's output to a terminal: streams as they come
@@ -71,7 +73,11 @@ func (o *consoleOutput) flush() {
 // reportError prints a cell's error and returns the exit status it means:
 // the status given to os.Exit, else 1.
 func (o *consoleOutput) reportError(e *session.Error) int {
-	for _, line := range e.Traceback {
+	lines := e.Traceback
+	if !isTerminal(o.stderr) {
+		lines = e.Plain() // no colour codes in pipes and files
+	}
+	for _, line := range lines {
 		fmt.Fprintln(o.stderr, line)
 	}
 	if len(e.Traceback) == 0 {
@@ -85,4 +91,10 @@ func (o *consoleOutput) reportError(e *session.Error) int {
 		}
 	}
 	return 1
+}
+
+// isTerminal reports whether w is a terminal, which shows colours.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
 }

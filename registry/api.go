@@ -21,6 +21,14 @@ type Resolver interface {
 	Method(obj any, name string) (reflect.Value, error)
 }
 
+// TypeNamer is optionally implemented by a Resolver that spells the types
+// of objects as the user declared them: the interpreter session names a
+// type declared in a cell ("*Part") where %T shows yaegi's representation
+// ("*struct { Xlo int; Xdata []float64 }"). Info uses it.
+type TypeNamer interface {
+	TypeName(v any) string
+}
+
 // Runner runs code on this rank as a cell would (pyMOR's run_code and
 // import_module). ctx interrupts it.
 type Runner interface {
@@ -193,6 +201,11 @@ func (a *API) Info() string {
 	var b strings.Builder
 	b.WriteString(a.info())
 	list := a.reg.List()
+	if res, _ := a.interp(); res != nil {
+		if n, ok := res.(TypeNamer); ok {
+			list = a.reg.listNamed(n.TypeName)
+		}
+	}
 	if b.Len() > 0 {
 		b.WriteString("; ")
 	}
@@ -289,7 +302,11 @@ func (a *API) guarded(what string, f reflect.Value, args []any, objects *Registr
 	// background: f writes only its own variables, read after a clean end.
 	var res any
 	var err error
-	if gerr := g.Guard(a.context(), func() { res, err = call(what, f, args, objects, false) }); gerr != nil {
+	var describe func(any) string
+	if d, ok := r.(PanicDescriber); ok {
+		describe = d.PanicText
+	}
+	if gerr := g.Guard(a.context(), func() { res, err = callDescribed(what, f, args, objects, false, describe) }); gerr != nil {
 		return nil, fmt.Errorf("%s: %w", what, gerr)
 	}
 	return res, err

@@ -22,6 +22,15 @@ var (
 // Nothing the callee or the arguments do can crash the rank: wrong counts
 // and types are errors, and a panic in f is recovered into one.
 func call(what string, f reflect.Value, args []any, objects *Registry, own bool) (res any, err error) {
+	return callDescribed(what, f, args, objects, own, nil)
+}
+
+// callDescribed is call with a PanicDescriber's rendering of a panic
+// value (nil: panicText).
+func callDescribed(what string, f reflect.Value, args []any, objects *Registry, own bool, describe func(any) string) (res any, err error) {
+	if describe == nil {
+		describe = panicText
+	}
 	if !f.IsValid() || f.Kind() != reflect.Func {
 		return nil, fmt.Errorf("%s: not a function", what)
 	}
@@ -34,7 +43,7 @@ func call(what string, f reflect.Value, args []any, objects *Registry, own bool)
 	}
 	defer func() {
 		if r := recover(); r != nil {
-			res, err = nil, fmt.Errorf("%s: panic: %v", what, r)
+			res, err = nil, fmt.Errorf("%s: panic: %s", what, describe(r))
 		}
 	}()
 	res, err = results(f.Call(in))
@@ -261,3 +270,39 @@ func valueOf(v reflect.Value) any {
 // errNoResult is returned when a function whose result is to be managed has
 // none.
 var errNoResult = errors.New("no result to manage")
+
+// PanicDescriber is optionally implemented by a Resolver that renders a
+// panic value as Go prints it after "panic: ". The interpreter session
+// does: yaegi panics with a reflect.Value, and values of types declared in
+// cells have their Error and String methods only inside the interpreter.
+type PanicDescriber interface {
+	PanicText(r any) string
+}
+
+// reflectValueType is the type of the panic values yaegi raises.
+var reflectValueType = reflect.TypeFor[reflect.Value]()
+
+// panicText renders a panic value of compiled code: the text of an
+// error, the String of a fmt.Stringer, %v of the rest, looking inside a
+// reflect.Value (fmt would print "<error Value>" for one holding an
+// error).
+func panicText(r any) string {
+	v := reflect.ValueOf(r)
+	for i := 0; i < 8 && v.IsValid() && v.Type() == reflectValueType; i++ {
+		v = v.Interface().(reflect.Value)
+		for v.IsValid() && v.Kind() == reflect.Interface && !v.IsNil() {
+			v = v.Elem()
+		}
+	}
+	if !v.IsValid() || !v.CanInterface() {
+		return fmt.Sprint(r)
+	}
+	switch x := v.Interface().(type) {
+	case error:
+		return x.Error()
+	case fmt.Stringer:
+		return x.String()
+	default:
+		return fmt.Sprint(x)
+	}
+}

@@ -97,11 +97,16 @@ func (r *Registry) Len() int {
 
 // List returns the managed objects in id order.
 func (r *Registry) List() []Entry {
+	return r.listNamed(func(obj any) string { return fmt.Sprintf("%T", obj) })
+}
+
+// listNamed is List with the types spelled by typeName.
+func (r *Registry) listNamed(typeName func(any) string) []Entry {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	out := make([]Entry, 0, len(r.objs))
 	for id, obj := range r.objs {
-		out = append(out, Entry{ID: id, Type: fmt.Sprintf("%T", obj)})
+		out = append(out, Entry{ID: id, Type: typeName(obj)})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out

@@ -1,19 +1,27 @@
 #!/usr/bin/env bash
 # Installs what gompi-kernel needs to build, run and be tested, and skips
-# what is already there: OpenMPI, the Jupyter clients (Debian's, for
-# /usr/bin/python3), tmux for the console test, and the Go modules.
+# what is already there: OpenMPI, libzmq (the Jupyter sockets, through cgo),
+# the Jupyter clients (Debian's, for
+# /usr/bin/python3), tmux for the console test, chromium (and Node.js with
+# npm where the machine has none) for the browser test, and the Go modules.
 # Safe to run again; `make run` and `make test` call it first.
 set -euo pipefail
 
 packages=(
   # build and run
-  pkg-config libopenmpi-dev openmpi-bin
+  pkg-config libopenmpi-dev openmpi-bin libzmq3-dev
   # frontends: console, notebook, nbconvert
   jupyter-core jupyter-client jupyter-console jupyter-nbconvert jupyter-notebook
   python3-jupyter-client python3-nbclient python3-nbconvert python3-nbformat
   # tests
   python3-jupyter-kernel-test python3-zmq python3-ipykernel tmux procps
+  # the browser test (tests/browser_test.go): Debian's chromium, driven by
+  # puppeteer-core, which the test installs with npm ci
+  chromium
 )
+# Node.js and npm: the machine's own if it has them, else Debian's.
+command -v node >/dev/null || packages+=(nodejs)
+command -v npm >/dev/null || packages+=(npm)
 
 missing=()
 for p in "${packages[@]}"; do

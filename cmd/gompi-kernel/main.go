@@ -32,6 +32,12 @@ Usage:
                                        serve its mpi.Call; --all: on every rank
   mpirun -n N gompi-kernel repl        a line REPL on rank 0 whose input runs on
                                        every rank
+  gompi-kernel console [--ranks N | --existing FILE]
+                                       a terminal console in Go: starts a
+                                       kernel on N ranks (default 4) or attaches
+                                       to a running one (FILE: its connection
+                                       file); Ctrl-C interrupts; also --mpirun
+                                       PATH, --log-level LEVEL
   gompi-kernel install [flags]         install a kernelspec for JupyterLab,
                                        notebook, console and nbconvert
   gompi-kernel uninstall [flags]       remove an installed kernelspec
@@ -79,6 +85,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return script(args[1:], stdout, stderr)
 		case "repl":
 			return repl(args[1:], os.Stdin, stdout, stderr)
+		case "console":
+			return consoleCmd(args[1:], os.Stdin, stdout, stderr)
 		case "uninstall":
 			return uninstall(args[1:], stdout, stderr)
 		case "version":

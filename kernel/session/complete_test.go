@@ -70,13 +70,13 @@ func TestInspect(t *testing.T) {
 		cursor int
 		want   string // "" = not found
 	}{
-		{"fmt.Println(1)", 6, "package fmt // import \"fmt\"\n\nfunc Println(a ...any) (n int, err error)\n    Println formats"},
-		{"fmt.Println", 11, "package fmt"},
+		{"fmt.Println(1)", 6, "func Println(a ...any) (n int, err error)\n    Println formats"},
+		{"fmt.Println", 11, "func Println(a ...any)"},
 		{"x + 1", 0, "x int = 42"},
 		{"y := x", 6, "x int = 42"},
-		{"math.Pi", 6, "package math // import \"math\"\n\nconst Pi = "},
-		{"os.Args", 5, "package os // import \"os\"\n\nvar Args []string"},
-		{"fmt.Stringer", 5, "package fmt // import \"fmt\"\n\ntype Stringer interface {\n\tString() string\n}"},
+		{"math.Pi", 6, "const Pi = "},
+		{"os.Args", 5, "var Args []string"},
+		{"fmt.Stringer", 5, "type Stringer interface {\n\tString() string\n}"}, // signature first (issue 11); the package line last
 		{"strings", 3, `package strings // import "strings"`},
 		{"p.Name", 4, `field p.Name string = "n"`},
 		{"é := 世界 + f", 11, "func f() int\n(declared in an earlier cell)"},

@@ -177,6 +177,9 @@ func (s *Session) display(ctx context.Context, v reflect.Value) map[string]any {
 		}
 		display.AddMethodResult(data, m, r)
 	}
+	if text, ok := data["text/plain"].(string); ok {
+		data["text/plain"] = s.NameTypes(text) // a reflect.Type, a %T string
+	}
 	return data
 }
 

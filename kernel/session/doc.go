@@ -25,10 +25,11 @@ import (
 
 // docIndex finds declarations and their doc comments in Go sources.
 type docIndex struct {
-	goroot  string            // "" when unknown
-	modRoot string            // this module's source directory, "" when not present
-	modPath string            // this module's path
-	deps    map[string]string // module path -> version, from the build info
+	goroot  string               // "" when unknown
+	modRoot string               // this module's source directory, "" when not present
+	modPath string               // this module's path
+	deps    map[string]string    // module path -> version, from the build info
+	bound   map[string]DocSource // packages bound from Go values (Options.Docs)
 
 	mu    sync.Mutex
 	dirs  map[string][]string      // import path -> its files (nil: none)
@@ -42,9 +43,19 @@ type parsedSource struct {
 	file *ast.File
 }
 
-// newDocIndex locates GOROOT, the module's sources and its dependencies.
-func newDocIndex() *docIndex {
-	x := &docIndex{dirs: map[string][]string{}, files: map[string]*parsedSource{}, texts: map[string][]byte{}, deps: map[string]string{}}
+// DocSource is where the documentation of a package bound from Go values
+// is: the directories of their sources, relative to this module's root,
+// and the receiver types whose methods are the package's functions, in the
+// order a name is looked for.
+type DocSource struct {
+	Dirs  []string
+	Recvs []string
+}
+
+// newDocIndex locates GOROOT, the module's sources and its dependencies;
+// bound are the packages bound from Go values (Options.Docs).
+func newDocIndex(bound map[string]DocSource) *docIndex {
+	x := &docIndex{dirs: map[string][]string{}, files: map[string]*parsedSource{}, texts: map[string][]byte{}, deps: map[string]string{}, bound: bound}
 	x.goroot = os.Getenv("GOROOT")
 	if x.goroot == "" {
 		x.goroot = runtime.GOROOT() //nolint:staticcheck // the build's GOROOT is the best guess left
@@ -85,22 +96,14 @@ func (x *docIndex) stdSrc() string {
 	return filepath.Join(x.goroot, "src")
 }
 
-// gompiDirs are the module directories whose declarations the cells'
-// packages "gompi/mpi" and "gompi/display" bind (methods of *mpi.World,
-// *registry.API, *engine.Driver, *display.Display).
-var gompiDirs = map[string][]string{
-	"gompi/mpi":     {"mpi", "registry", "engine"},
-	"gompi/display": {"kernel/display"},
-}
-
 // dirsOf returns the source directories of an import path, and where they
 // were looked for when there are none.
 func (x *docIndex) dirsOf(importPath string) (dirs []string, tried string) {
-	if rel, ok := gompiDirs[importPath]; ok {
+	if src, ok := x.bound[importPath]; ok {
 		if x.modRoot == "" {
 			return nil, "the gompi-kernel sources (not next to the binary's build path)"
 		}
-		for _, r := range rel {
+		for _, r := range src.Dirs {
 			dirs = append(dirs, filepath.Join(x.modRoot, filepath.FromSlash(r)))
 		}
 		return dirs, x.modRoot
@@ -383,6 +386,6 @@ func shortType(sig string, maxLines int) string {
 // Session field `docs *docIndex` set by New, returned here, would make the
 // parsed files live as long as the session.
 func (s *Session) docs() *docIndex {
-	s.docOnce.Do(func() { s.docIndex = newDocIndex() })
+	s.docOnce.Do(func() { s.docIndex = newDocIndex(s.opts.Docs) })
 	return s.docIndex
 }

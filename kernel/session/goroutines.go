@@ -45,7 +45,13 @@ func (s *Session) goPanic(r any) {
 	if r == nil {
 		return
 	}
-	msg := "panic in a goroutine (recovered, the session goes on): " + panicMessage(r)
+	// The goroutine may panic while a later cell runs: nothing may be
+	// compiled then, unless no cell is running.
+	idle := s.run.TryLock()
+	if idle {
+		defer s.run.Unlock()
+	}
+	msg := "panic: " + s.panicText(r, idle) + " [recovered]\n\tin a goroutine started by a cell; the goroutine ended, the session goes on"
 	if ex, ok := r.(exitSignal); ok {
 		msg = fmt.Sprintf("os.Exit(%d) in a goroutine: the goroutine ended, the session goes on", ex.code)
 	}

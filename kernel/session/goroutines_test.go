@@ -3,6 +3,7 @@ package session
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestGoroutinePanicIsContained(t *testing.T) {
@@ -13,8 +14,7 @@ go func(x int) {
 	var m map[int]int
 	m[x] = 1
 }(7)
-<-done
-time.Sleep(20 * time.Millisecond)`, "", "assignment to entry in nil map"},
+<-done`, "", "assignment to entry in nil map"},
 		{"named function, arguments evaluated at go time", `func work(i int, f float32, wg *sync.WaitGroup) {
 	defer wg.Done()
 	if i == 2 {
@@ -27,8 +27,7 @@ for i := 0; i < 3; i++ {
 	wg.Add(1)
 	go work(i, 1.5, &wg)
 }
-wg.Wait()
-time.Sleep(20 * time.Millisecond)`, "", "bad 2"},
+wg.Wait()`, "", "bad 2"},
 		{"method value binds its receiver", `type S struct{ n int }
 func (s *S) Inc(done chan bool) { s.n++; done <- true }
 s := S{}
@@ -38,19 +37,22 @@ go s.Inc(done)
 fmt.Print(s.n)`, "1", ""},
 		{"exit in goroutine", `done := make(chan bool)
 go func() { defer close(done); os.Exit(4) }()
-<-done
-time.Sleep(20 * time.Millisecond)`, "", "os.Exit(4) in a goroutine"},
+<-done`, "", "os.Exit(4) in a goroutine"},
 		{"nested go statements and multi-line arguments", `ch := make(chan string, 2)
 go func() {
 	go func(s string) { ch <- s }("inner")
 	ch <- "outer"
 }()
-go fmt.Print(
+var wg sync.WaitGroup
+wg.Add(1)
+show := func(s string, wg *sync.WaitGroup) { defer wg.Done(); fmt.Print(s) }
+go show(
 	"x",
+	&wg,
 )
 a, b := <-ch, <-ch
-time.Sleep(20 * time.Millisecond)
-line := 14
+wg.Wait()
+line := 15
 _ = line
 fmt.Print(len(a)+len(b))`, "x10", ""},
 	}
@@ -58,6 +60,14 @@ fmt.Print(len(a)+len(b))`, "x10", ""},
 		t.Run(tc.name, func(t *testing.T) {
 			ts := newTestSession(t, Options{})
 			ts.run(t, tc.code)
+			// A goroutine's panic is reported by the goroutine itself,
+			// after the cell saw it end: wait for the report.
+			if tc.stderr != "" {
+				deadline := time.Now().Add(10 * time.Second)
+				for !strings.Contains(ts.err.String(), tc.stderr) && time.Now().Before(deadline) {
+					time.Sleep(time.Millisecond)
+				}
+			}
 			if got := ts.out.String(); got != tc.stdout {
 				t.Errorf("stdout = %q, want %q", got, tc.stdout)
 			}

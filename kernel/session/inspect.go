@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"go/constant"
 	"go/parser"
+	"go/scanner"
 	"go/token"
 	"reflect"
 	"strings"
@@ -24,12 +25,74 @@ import (
 //
 // detail 0 shows declarations without function bodies and long types cut;
 // detail 1 shows them whole.
+//
+// With the cursor inside a call's parentheses and not on a name it
+// describes, it describes the innermost enclosing call's function, as
+// IPython does: Jupyter frontends send Shift+Tab after `strings.Fields(`
+// with the cursor after the parenthesis.
 func (s *Session) Inspect(code string, cursor, detail int) (map[string]any, bool) {
 	off := byteOffset(code, cursor)
-	start, end := wordStart(code, off), wordEnd(code, off)
-	if start == end {
-		return nil, false
+	if start, end := wordStart(code, off), wordEnd(code, off); start < end {
+		if d, ok := s.inspectWord(code, start, end, detail); ok {
+			return d, true
+		}
 	}
+	if start, end, ok := enclosingCall(code, off); ok {
+		return s.inspectWord(code, start, end, detail)
+	}
+	return nil, false
+}
+
+// enclosingCall finds the function name of the innermost call whose
+// parentheses hold byte offset off: the byte range of its last identifier
+// (Fields in strings.Fields). Strings and comments are skipped by
+// scanning Go tokens; grouping parentheses and index brackets are looked
+// through, a brace (a block, a literal) ends the search.
+func enclosingCall(code string, off int) (start, end int, ok bool) {
+	type open struct {
+		tok        token.Token
+		start, end int // the called name, start < end when there is one
+	}
+	var stack []open
+	fset := token.NewFileSet()
+	src := []byte(code[:off])
+	f := fset.AddFile("", -1, len(src))
+	var sc scanner.Scanner
+	sc.Init(f, src, nil, 0)
+	prevTok, prevStart, prevEnd := token.ILLEGAL, 0, 0
+	for {
+		pos, tok, lit := sc.Scan()
+		if tok == token.EOF {
+			break
+		}
+		at := f.Offset(pos)
+		switch tok {
+		case token.LPAREN, token.LBRACK, token.LBRACE:
+			o := open{tok: tok}
+			if tok == token.LPAREN && prevTok == token.IDENT {
+				o.start, o.end = prevStart, prevEnd
+			}
+			stack = append(stack, o)
+		case token.RPAREN, token.RBRACK, token.RBRACE:
+			if len(stack) > 0 {
+				stack = stack[:len(stack)-1]
+			}
+		}
+		prevTok, prevStart, prevEnd = tok, at, at+len(lit)
+	}
+	for i := len(stack) - 1; i >= 0; i-- {
+		switch o := stack[i]; {
+		case o.tok == token.LBRACE:
+			return 0, 0, false
+		case o.tok == token.LPAREN && o.start < o.end:
+			return o.start, o.end, true
+		}
+	}
+	return 0, 0, false
+}
+
+// inspectWord describes the name at code[start:end].
+func (s *Session) inspectWord(code string, start, end, detail int) (map[string]any, bool) {
 	name := code[start:end]
 	h := &help{s: s, code: code, detail: detail, docs: s.docs(), view: parseCell(code)}
 	var text string
@@ -41,7 +104,7 @@ func (s *Session) Inspect(code string, cursor, detail int) (map[string]any, bool
 	if text == "" {
 		return nil, false
 	}
-	return map[string]any{"text/plain": strings.TrimRight(text, "\n") + "\n"}, true
+	return map[string]any{"text/plain": s.NameTypes(strings.TrimRight(text, "\n")) + "\n"}, true
 }
 
 // help is one inspection request.
@@ -77,10 +140,6 @@ func (h *help) render(d *declDoc) string {
 	return b.String()
 }
 
-// gompiRecvs are the types whose bound methods make the cells' gompi
-// packages, in the order a name is looked for.
-var gompiRecvs = []string{"World", "API", "Driver", "Display", "", "*"}
-
 // packageMember describes pkg.name of a compiled package.
 func (h *help) packageMember(pkg, path, name string) string {
 	sym, ok := h.s.pkgs.symbols[path][name]
@@ -88,27 +147,29 @@ func (h *help) packageMember(pkg, path, name string) string {
 		return ""
 	}
 	reflected := describeSymbol(pkg+"."+name, sym)
-	head := fmt.Sprintf("package %s // import %q\n\n", pkg, path)
+	// The signature comes first (a tooltip shows its first lines); the
+	// package line last.
+	tail := fmt.Sprintf("\npackage %s // import %q\n", pkg, path)
 	recvs := []string{""}
-	if _, ok := gompiDirs[path]; ok {
-		recvs = gompiRecvs
+	if src, ok := h.docs.bound[path]; ok {
+		recvs = append(append([]string(nil), src.Recvs...), "", "*")
 	}
 	var missing string
 	for _, r := range recvs {
 		d, miss := h.docs.lookup(path, r, name)
 		if d != nil {
-			out := head + h.render(d)
+			out := h.render(d)
 			if r != "" {
 				out += fmt.Sprintf("\n(in cells: %s)\n", reflected)
 			}
-			return out
+			return out + tail
 		}
 		missing = miss
 	}
 	if missing != "" {
-		return head + reflected + "\n\ndoc: Go sources not found at " + missing + "\n"
+		return reflected + "\n\ndoc: Go sources not found at " + missing + "\n" + tail
 	}
-	return head + reflected + "\n"
+	return reflected + "\n" + tail
 }
 
 // member describes recv.name, where recv starts at byte recvOff.
@@ -242,10 +303,10 @@ func (h *help) name(off int, name string) string {
 		u := unwrapInterp(v)
 		typ := "nil"
 		if u.IsValid() {
-			typ = u.Type().String()
+			typ = h.s.TypeString(u.Type())
 		}
-		if t := h.globalType(name); t != "" && !strings.Contains(t, ".") {
-			typ = t // a cell type: reflect spells a yaegi-made struct
+		if t := h.globalType(name); t != "" && !strings.Contains(t, ".") && !strings.Contains(typ, t) {
+			typ = t // a cell type reflect cannot name (type Celsius float64)
 		}
 		return fmt.Sprintf("%s %s = %s", name, typ, plainText(u))
 	}

@@ -67,7 +67,7 @@ func (s *Session) Func(name string) (reflect.Value, error) {
 	}
 	v = unwrapInterp(v)
 	if !v.IsValid() || v.Kind() != reflect.Func {
-		return reflect.Value{}, fmt.Errorf("%s is not a function (it is %s)", name, kindOf(v))
+		return reflect.Value{}, fmt.Errorf("%s is not a function (it is %s)", name, s.NameTypes(kindOf(v)))
 	}
 	if v.IsNil() {
 		return reflect.Value{}, fmt.Errorf("%s is a nil function", name)
@@ -146,21 +146,52 @@ func (s *Session) Method(obj any, name string) (reflect.Value, error) {
 	case len(types) > 0:
 		return reflect.Value{}, fmt.Errorf("%s has no method %s", joinTypes(types, " or "), name)
 	}
-	return reflect.Value{}, fmt.Errorf("%T has no method %s", obj, name)
+	return reflect.Value{}, fmt.Errorf("%s has no method %s", s.TypeName(obj), name)
 }
 
 // methodValue binds the method name of t to recv through the hidden
-// helper, declaring the helper when it is missing or was declared for an
-// earlier definition of t.
+// helper.
 func (s *Session) methodValue(t cellType, name string, recv reflect.Value) (reflect.Value, error) {
+	h, err := s.methodHelper(t, name, recv.Type())
+	if err != nil {
+		return reflect.Value{}, err
+	}
+	var m reflect.Value
+	func() {
+		defer func() {
+			if r := recover(); r != nil {
+				err = fmt.Errorf("method %s of %s: %s", name, t, s.panicText(r, false))
+			}
+		}()
+		m = unwrapInterp(h.Call([]reflect.Value{recv})[0])
+	}()
+	if err != nil {
+		return reflect.Value{}, err
+	}
+	if !m.IsValid() || m.Kind() != reflect.Func {
+		return reflect.Value{}, fmt.Errorf("method %s of %s: the interpreter gave %s", name, t, kindOf(m))
+	}
+	return m, nil
+}
+
+// methodHelper returns the hidden interpreted function
+// func(x T) any { return x.name } for receivers of reflect type rt,
+// declaring it when it is missing or was declared for an earlier
+// definition of t.
+func (s *Session) methodHelper(t cellType, name string, rt reflect.Type) (reflect.Value, error) {
 	kind := "V"
 	if t.ptr {
 		kind = "P"
 	}
-	helper := fmt.Sprintf("__gompiMethod%s%d%s%d%s", kind, len(t.name), t.name, len(name), name)
+	// The helper's name holds when t was declared: a type declared again
+	// with the same fields has the same reflect type, but new methods.
+	s.mu.Lock()
+	gen := s.declOrder[t.name]
+	s.mu.Unlock()
+	helper := fmt.Sprintf("__gompiMethod%s%d%s%d%s%d", kind, len(t.name), t.name, len(name), name, gen)
 	h, err := s.lookupEval(helper)
 	h = unwrapInterp(h)
-	if err != nil || h.Kind() != reflect.Func || h.Type().NumIn() != 1 || h.Type().In(0) != recv.Type() {
+	if err != nil || h.Kind() != reflect.Func || h.Type().NumIn() != 1 || h.Type().In(0) != rt {
 		s.mu.Lock()
 		ip := s.ip
 		s.mu.Unlock()
@@ -173,25 +204,10 @@ func (s *Session) methodValue(t cellType, name string, recv reflect.Value) (refl
 		}
 		h = unwrapInterp(h)
 	}
-	if h.Kind() != reflect.Func || h.Type().NumIn() != 1 || h.Type().In(0) != recv.Type() {
+	if h.Kind() != reflect.Func || h.Type().NumIn() != 1 || h.Type().In(0) != rt {
 		return reflect.Value{}, fmt.Errorf("method %s of %s: the interpreter gave a %v", name, t, h.Type())
 	}
-	var m reflect.Value
-	func() {
-		defer func() {
-			if r := recover(); r != nil {
-				err = fmt.Errorf("method %s of %s: %v", name, t, r)
-			}
-		}()
-		m = unwrapInterp(h.Call([]reflect.Value{recv})[0])
-	}()
-	if err != nil {
-		return reflect.Value{}, err
-	}
-	if !m.IsValid() || m.Kind() != reflect.Func {
-		return reflect.Value{}, fmt.Errorf("method %s of %s: the interpreter gave %s", name, t, kindOf(m))
-	}
-	return m, nil
+	return h, nil
 }
 
 func joinTypes(ts []cellType, sep string) string {

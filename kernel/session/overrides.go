@@ -93,8 +93,8 @@ func (c *cellLogger) outputFrom(depth int, s string) { _ = c.l.Output(depth+1, s
 //
 // yaegi's own stderr (Options.Stderr) is not the user's stderr: yaegi prints
 // its panic trace lines there, and they belong in the error's traceback.
-func overrides(stdin, stdout, stderr *os.File, intr *interrupter) interp.Exports {
-	std := &cellLogger{log.New(stderr, "", log.LstdFlags)}
+func overrides(stdin *os.File, streams *cellStreams, intr *interrupter) interp.Exports {
+	std := &cellLogger{log.New(stderrWriter{streams}, "", log.LstdFlags)}
 	logs := map[string]reflect.Value{
 		"Default": reflect.ValueOf(func() *cellLogger { return std }),
 		"New": reflect.ValueOf(func(out io.Writer, prefix string, flag int) *cellLogger {
@@ -129,8 +129,8 @@ func overrides(stdin, stdout, stderr *os.File, intr *interrupter) interp.Exports
 		".": {"MapTypes": reflect.ValueOf(mapTypes)},
 		"os/os": {
 			"Stdin":  reflect.ValueOf(&stdin).Elem(),
-			"Stdout": reflect.ValueOf(&stdout).Elem(),
-			"Stderr": reflect.ValueOf(&stderr).Elem(),
+			"Stdout": reflect.ValueOf(&streams.vars[0]).Elem(),
+			"Stderr": reflect.ValueOf(&streams.vars[1]).Elem(),
 			"Exit":   reflect.ValueOf(func(code int) { panic(exitSignal{code}) }),
 		},
 		"log/log": logs,

@@ -17,6 +17,7 @@ import (
 	"path"
 	"reflect"
 	"sort"
+	"strings"
 	"sync"
 
 	"github.com/traefik/yaegi/interp"
@@ -30,6 +31,10 @@ type Options struct {
 	// Exports are extra compiled packages, keyed like yaegi's stdlib
 	// ("gompi/mpi/mpi" is package mpi at import path "gompi/mpi").
 	Exports interp.Exports
+	// Docs says where inspection finds the documentation of packages in
+	// Exports that the kernel binds from Go values (gompi/mpi is the
+	// methods of several types), by import path.
+	Docs map[string]DocSource
 	// PreImport lists import paths imported before the first cell.
 	PreImport []string
 	// Stdout and Stderr receive the cells' output while it is written.
@@ -51,9 +56,10 @@ type Session struct {
 	opts Options
 	pkgs *pkgIndex
 
-	out, errs *stream   // the cells' stdout and stderr
-	stdin     *os.File  // os.Stdin for cells: /dev/null, ranks have no terminal
-	diag      *diagSink // yaegi's own stderr: panic trace lines
+	out, errs *stream      // the cells' stdout and stderr
+	streams   *cellStreams // os.Stdout and os.Stderr as cells see them
+	stdin     *os.File     // os.Stdin for cells: /dev/null, ranks have no terminal
+	diag      *diagSink    // yaegi's own stderr: panic trace lines
 	intr      *interrupter
 
 	// docIndex caches the sources that inspection reads, for the
@@ -71,6 +77,16 @@ type Session struct {
 	consts         map[string]bool   // the constants among globals
 	displayMethods map[string]bool   // display method names declared by cells
 	closed         bool
+
+	// For naming types and places in errors (typenames.go, panics.go).
+	types         *typeTable                  // cell struct types -> names
+	declOrder     map[string]int              // name -> when a cell last declared it
+	declSeq       int                         // counter for declOrder
+	stringers     map[string]bool             // cell types with Error or String methods
+	methodHelpers map[methodKey]reflect.Value // Error/String callers, nil Value: none
+	funcExec      map[string]int              // function name -> execution that declared it
+	execs         int                         // executions so far (ExecuteCell)
+	execLabels    map[int]string              // execution -> the kernel's label ("cell 6")
 }
 
 // New starts a session with a fresh interpreter.
@@ -89,6 +105,10 @@ func New(opts Options) (*Session, error) {
 		_ = s.out.close()
 		_ = s.errs.close()
 		return nil, fmt.Errorf("session: stdin: %w", err)
+	}
+	if s.streams, err = newCellStreams(s.out.w, s.errs.w); err != nil {
+		_ = s.Close()
+		return nil, err
 	}
 	if err := s.Reset(); err != nil {
 		_ = s.Close()
@@ -118,7 +138,7 @@ func (s *Session) Reset() error {
 		Args:   s.args(),
 		Env:    os.Environ(),
 	})
-	for _, x := range []interp.Exports{stdlib.Symbols, overrides(s.stdin, s.out.w, s.errs.w, s.intr), s.inputExports(in), s.hiddenExports(), s.opts.Exports} {
+	for _, x := range []interp.Exports{stdlib.Symbols, overrides(s.stdin, s.streams, s.intr), s.inputExports(in), s.hiddenExports(), s.callbackExports(), s.opts.Exports} {
 		if err := ip.Use(x); err != nil {
 			return fmt.Errorf("session: load symbols: %w", err)
 		}
@@ -129,6 +149,12 @@ func (s *Session) Reset() error {
 	s.globals = map[string]bool{}
 	s.consts = map[string]bool{}
 	s.displayMethods = map[string]bool{}
+	s.types = nil
+	s.declOrder = map[string]int{}
+	s.stringers = map[string]bool{}
+	s.methodHelpers = map[methodKey]reflect.Value{}
+	s.funcExec = map[string]int{}
+	s.execLabels = map[int]string{}
 	s.mu.Unlock()
 	if _, err := ip.Eval(importSource(hiddenName, hiddenPkg)); err != nil {
 		return fmt.Errorf("session: hidden import: %w", err)
@@ -152,14 +178,34 @@ func (s *Session) Close() error {
 		return nil
 	}
 	s.closed = true
-	return errors.Join(s.out.close(), s.errs.close(), s.stdin.Close())
+	// The cells' duplicates first: the pipes reach end of file only when
+	// every write end is closed.
+	var errs []error
+	if s.streams != nil {
+		errs = append(errs, s.streams.close())
+	}
+	return errors.Join(append(errs, s.out.close(), s.errs.close(), s.stdin.Close())...)
 }
 
 // Execute runs a cell. It never panics; cancelling ctx interrupts the cell.
 // All output the cell wrote has been handed to the writers when it returns.
-func (s *Session) Execute(ctx context.Context, code string) (res Result) {
+func (s *Session) Execute(ctx context.Context, code string) Result {
+	return s.ExecuteCell(ctx, "", code)
+}
+
+// ExecuteCell is Execute for a cell the kernel labels, e.g. "cell 6" for
+// execution count 6: a panic's frames in functions this cell declares say
+// "cell 6, line 2" when a later cell calls them. (The failing cell's own
+// frames carry no label; Fold adds the label the kernel gives it.)
+func (s *Session) ExecuteCell(ctx context.Context, label, code string) (res Result) {
 	s.run.Lock()
 	defer s.run.Unlock()
+	s.mu.Lock()
+	s.execs++
+	if label != "" {
+		s.execLabels[s.execs] = label
+	}
+	s.mu.Unlock()
 	stop := context.AfterFunc(ctx, s.intr.fire)
 	defer stop()
 	defer func() {
@@ -171,7 +217,30 @@ func (s *Session) Execute(ctx context.Context, code string) (res Result) {
 			res.Err = newError(ErrInternal, err.Error(), nil)
 		}
 	}()
-	return s.execute(ctx, code)
+	if err := s.streams.restore(); err != nil {
+		return Result{Err: newError(ErrInternal, err.Error(), nil)}
+	}
+	res = s.execute(ctx, code)
+	if res.Err != nil && len(res.Err.Frames) > 0 && strings.HasPrefix(strings.TrimSpace(code), "__gompi") {
+		// Code of the kernel's own (a script's renamed main called by
+		// modes/script.go): its top level means nothing to the user.
+		res.Err = withoutTopLevel(res.Err)
+	}
+	return res
+}
+
+// withoutTopLevel drops the frames at the top level of the failing cell.
+func withoutTopLevel(e *Error) *Error {
+	var frames []Frame
+	for _, f := range e.Frames {
+		if f.Func != "" || f.Cell != "" {
+			frames = append(frames, f)
+		}
+	}
+	if len(frames) == len(e.Frames) {
+		return e
+	}
+	return newError(e.Name, e.Value, frames)
 }
 
 func (s *Session) execute(ctx context.Context, code string) Result {
@@ -194,7 +263,7 @@ func (s *Session) execute(ctx context.Context, code string) Result {
 	}
 	for _, c := range p.chunks {
 		if ctx.Err() != nil {
-			return Result{Err: classify(ctx, ctx.Err(), nil)}
+			return Result{Err: interrupted(ctx)}
 		}
 		switch c.kind {
 		case chunkDecl:
@@ -219,6 +288,9 @@ func (s *Session) execute(ctx context.Context, code string) Result {
 			}
 		}
 		s.remember(c)
+		if c.kind == chunkDecl {
+			s.noteTypes(c.decls)
+		}
 	}
 	return Result{}
 }
@@ -358,6 +430,11 @@ func (s *Session) remember(c chunk) {
 		for _, n := range declNames(d) {
 			s.globals[n] = true
 			s.consts[n] = isConst
+			s.declSeq++
+			s.declOrder[n] = s.declSeq
+			if f, ok := d.(*ast.FuncDecl); ok && f.Recv == nil {
+				s.funcExec[n] = s.execs
+			}
 		}
 	}
 	for _, st := range c.stmts {
@@ -374,17 +451,20 @@ func (s *Session) eval(ctx context.Context, src string) (v reflect.Value, e *Err
 	ip := s.ip
 	s.mu.Unlock()
 	s.diag.reset()
+	base := ip.FileSet().Base()
 	prog, err := compile(ip, src)
 	if err != nil {
 		var ie *Error
 		if errors.As(err, &ie) {
 			return v, ie
 		}
-		return v, newError(ErrCompile, err.Error(), nil)
+		return v, newError(ErrCompile, s.NameTypes(err.Error()), nil)
 	}
 	v, err = ip.ExecuteWithContext(ctx, prog)
+	forgetCompiled(ip)
+	forgetFiles(ip, base, src)
 	if err != nil || ctx.Err() != nil {
-		return reflect.Value{}, classify(ctx, err, traceLines(s.diag.String()))
+		return reflect.Value{}, s.classify(ctx, err, s.diag.String())
 	}
 	return v, nil
 }

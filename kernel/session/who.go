@@ -39,7 +39,7 @@ func (s *Session) Who() []Binding {
 		u := unwrapInterp(v)
 		b := Binding{Name: n, Kind: "var", Type: "nil"}
 		if u.IsValid() {
-			b.Type = u.Type().String()
+			b.Type = s.TypeString(u.Type())
 			if u.Kind() == reflect.Func {
 				b.Kind = "func"
 			}

@@ -1,0 +1,58 @@
+//go:build cgo
+
+package jupyter
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+// BenchmarkRoundTrip is one request as a frontend sees it: kernel_info on
+// shell, its reply, and busy/idle on iopub, through real sockets on
+// 127.0.0.1 (the transport's share of a trivial cell's round trip).
+//
+//	go test -run '^$' -bench RoundTrip ./jupyter
+func BenchmarkRoundTrip(b *testing.B) {
+	info, err := NewConnectionInfo("")
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv, err := Listen(info, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer srv.Close()
+	go srv.Serve(context.Background(), HandlerFunc(func(r *Request) {
+		r.Publish(MsgStatus, Status{ExecutionState: StateBusy}, nil)
+		r.Reply(MsgKernelInfoReply, KernelInfoReply{Implementation: "bench"}, nil)
+		r.Publish(MsgStatus, Status{ExecutionState: StateIdle}, nil)
+	}))
+	c, err := Dial(info, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if _, err := c.WaitReady(ctx); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		req, err := c.Send(Shell, MsgKernelInfoRequest, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := c.Recv(ctx, Shell); err != nil {
+			b.Fatal(err)
+		}
+		for idle := false; !idle; {
+			m, err := c.Recv(ctx, IOPub)
+			if err != nil {
+				b.Fatal(err)
+			}
+			idle = m.ParentHeader.MsgID == req.Header.MsgID && string(m.Content) == `{"execution_state":"idle"}`
+		}
+	}
+}

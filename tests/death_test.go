@@ -1,0 +1,79 @@
+package tests
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestRankDeathIsReported: when a worker dies while a cell runs, the
+// frontend gets ONE error naming the rank and the runtime's reason, then
+// the job ends without orphans.
+func TestRankDeathIsReported(t *testing.T) {
+	for _, tc := range []struct {
+		name, code string
+		kill       bool // SIGKILL rank 2 from outside while the cell runs
+		want       string
+	}{
+		{"concurrent map writes", `if mpi.Rank() == 2 {
+	m := map[int]int{}
+	for i := 0; i < 4; i++ {
+		go func() { for j := 0; ; j++ { m[j%64] = j } }()
+	}
+	select {}
+}
+mpi.Barrier()`, false, "rank 2: died: fatal error: concurrent map writes"},
+		{"killed from outside", `if mpi.Rank() == 2 { time.Sleep(time.Hour) }
+mpi.Barrier()`, true, "rank 2: died: it ended without a word: killed by a signal"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			k := startKernel(t, 4)
+			drive(t, k.connFile, exec1(`x := 1`)) // every rank up
+			if tc.kill {
+				pid := rankPid(t, k, 2)
+				go func() {
+					time.Sleep(3 * time.Second)
+					syscall.Kill(pid, syscall.SIGKILL)
+				}()
+			}
+			res := drive(t, k.connFile, exec1(tc.code))
+			errs := res[0].of("error")
+			if len(errs) != 1 {
+				t.Fatalf("%d error messages, want 1: %+v\nstderr:\n%s", len(errs), res[0].Msgs, k.stderr)
+			}
+			if ename := errs[0].Content["ename"]; ename != "RankDied" {
+				t.Errorf("ename %v", ename)
+			}
+			if v := fmt.Sprint(errs[0].Content["evalue"]); !strings.Contains(v, tc.want) {
+				t.Errorf("evalue %q lacks %q", v, tc.want)
+			}
+			if res[0].status() != "error" {
+				t.Errorf("reply %v", res[0].Reply)
+			}
+			if err := k.wait(60 * time.Second); err == nil || strings.Contains(err.Error(), "still running") {
+				t.Errorf("job after the death: %v", err)
+			}
+			if pids := processesOf(k.connFile); len(pids) > 0 {
+				t.Errorf("processes left: %v", pids)
+			}
+		})
+	}
+}
+
+// rankPid finds the process of MPI rank r of kernel k.
+func rankPid(t *testing.T, k *kernelProc, r int) int {
+	t.Helper()
+	want := []byte(fmt.Sprintf("OMPI_COMM_WORLD_RANK=%d\x00", r))
+	for _, pid := range childrenOf(k.cmd.Process.Pid) {
+		env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+		if err == nil && bytes.Contains(env, want) {
+			return pid
+		}
+	}
+	t.Fatalf("no process of rank %d", r)
+	return 0
+}
