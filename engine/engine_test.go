@@ -120,7 +120,7 @@ func TestExpecting(t *testing.T) {
 		{0, time.Millisecond},
 		{2 * time.Millisecond, time.Millisecond},
 		{40 * time.Millisecond, 10 * time.Millisecond},
-		{500 * time.Millisecond, expectEvery},
+		{200 * time.Millisecond, expectEvery},
 		{expectFor, idle},
 	} {
 		if got := expecting(idle, tc.since); got != tc.want {

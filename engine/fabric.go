@@ -42,9 +42,10 @@ type Fabric struct {
 	// few wake-ups). A resting rank sleeps on the bell instead (rest).
 	busy mpi.Poller
 
-	sendMu   sync.Mutex   // keeps one rank's events in the order they were posted
-	lastSend atomic.Int64 // time.Now().UnixNano() of the latest send: rest lingers after it
-	busyCell atomic.Bool  // rank 0 has a cell in flight (SetBusy)
+	sendMu   sync.Mutex    // keeps one rank's events in the order they were posted
+	lastSend atomic.Int64  // time.Now().UnixNano() of the latest send: rest lingers after it
+	busyCell atomic.Bool   // rank 0 has a cell in flight (SetBusy)
+	rethink  chan struct{} // SetBusy: rest re-reads restFor
 	log      *slog.Logger
 }
 
@@ -53,10 +54,11 @@ type Fabric struct {
 func NewFabric(log *slog.Logger) (*Fabric, error) {
 	world := mpi.WorldComm()
 	f := &Fabric{
-		world: world,
-		rank:  world.Rank(),
-		size:  world.Size(),
-		log:   log,
+		world:   world,
+		rank:    world.Rank(),
+		size:    world.Size(),
+		log:     log,
+		rethink: make(chan struct{}, 1),
 	}
 	for _, c := range []**mpi.Comm{&f.cmd, &f.up, &f.intr, &f.cells} {
 		d, err := world.Dup()

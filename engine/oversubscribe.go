@@ -8,36 +8,33 @@ import (
 	"github.com/gompi-kernel/gompi-kernel/mpi"
 )
 
-// tuneForOversubscription gives ranks a single Go processor when more ranks
-// than cores share the node, unless the user set GOMAXPROCS. There, each
-// rank's spare Go processors only add thread wake-ups (futex) and context
-// switches that the other ranks pay for. Measured with bench/roundtrip.py-
-// style trivial cells on 2 cores, all ranks at GOMAXPROCS=1:
+// tuneForOversubscription gives each rank a single Go processor when many
+// more ranks than cores share the node (16 ranks on 2 cores, say), unless
+// the user set GOMAXPROCS. There, each rank's Go runtime threads only add
+// context switches that the other ranks pay for; measured with
+// bench/roundtrip.py-style trivial cells on 2 cores:
 //
 //	ranks  default  GOMAXPROCS=1
 //	4      3.2 ms   4.4 ms
 //	8      6.1 ms   8.0 ms
 //	16     18.9 ms  9.9–10.7 ms
 //
-// Rank 0 serves Jupyter's sockets while its own part of the cell runs,
-// which the 4- and 8-rank round trips show needs a second processor; so
-// rank 0 keeps its processors up to 4 ranks per core. A worker does one
-// thing at a time: with one processor it spent 0.42 instead of 0.58 ms of
-// CPU per trivial cell at 4 ranks on 2 cores (bench/cellcpu.py). The
-// launcher tells each rank how many ranks its node runs and its rank
-// (mpi.LocalSize, mpi.LaunchedRank: OpenMPI, MPICH's Hydra, Slurm).
+// so the switch is made only above 4 ranks per core. Doing it for the
+// workers from 2 ranks per core saved them a quarter of their CPU per
+// trivial cell at 4 ranks on 2 cores (0.58 → 0.42 ms), but a worker with
+// one Go processor no longer runs a cell's goroutines in parallel, and Go
+// then never catches a cell's concurrent map writes (the runtime's check
+// needs two writers at once): the cell hangs instead of failing
+// (tests/death_test.go). The launcher tells each rank how many ranks its
+// node runs (mpi.LocalSize: OpenMPI, MPICH's Hydra, Slurm).
 func tuneForOversubscription(log *slog.Logger) {
 	if os.Getenv("GOMAXPROCS") != "" {
 		return
 	}
 	local, ok := mpi.LocalSize()
-	if !ok || local <= runtime.NumCPU() {
-		return
-	}
-	rank, known := mpi.LaunchedRank()
-	if known && rank == 0 && local <= 4*runtime.NumCPU() {
+	if !ok || local <= 4*runtime.NumCPU() {
 		return
 	}
 	runtime.GOMAXPROCS(1)
-	log.Debug("oversubscribed: one Go processor", "ranks_on_node", local, "cores", runtime.NumCPU())
+	log.Debug("oversubscribed: one Go processor per rank", "ranks_on_node", local, "cores", runtime.NumCPU())
 }

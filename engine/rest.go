@@ -62,8 +62,9 @@ func (f *Fabric) restFor() time.Duration {
 func (f *Fabric) SetBusy(busy bool) {
 	f.busyCell.Store(busy)
 	if busy {
-		if err := f.bell.Ring(f.rank); err != nil { // the receiver's rest re-reads restFor
-			f.log.Debug("doorbell", "rank", f.rank, "err", err)
+		select { // the receiver's rest re-reads restFor (not the bell: that would make it look)
+		case f.rethink <- struct{}{}:
+		default:
 		}
 	}
 }
@@ -80,7 +81,7 @@ const (
 	// most): the message's sender may have lost its core before MPI moved
 	// the message on, for tens of milliseconds when 64 ranks share 2
 	// cores. Without this, such a cell waited for IdleMax.
-	expectFor   = time.Second
+	expectFor   = 250 * time.Millisecond
 	expectEvery = 20 * time.Millisecond
 )
 
@@ -90,7 +91,7 @@ const (
 // backoff (spin, then sleeps from 50 µs doubling) cost a worker ~0.2 ms of
 // CPU per trivial cell in MPI_Improbe calls and timer wake-ups between
 // cells. After a ring, rest looks closely (settle) for two milliseconds,
-// then every so often for a second (expecting), in case the message is
+// then every so often for a quarter second (expecting), in case the message is
 // still on its way (over TCP between hosts, or from a sender that lost its
 // core right after ringing).
 func (f *Fabric) rest(ctx context.Context, ready func() (bool, error)) error {
@@ -107,6 +108,7 @@ func (f *Fabric) rest(ctx context.Context, ready func() (bool, error)) error {
 				return err
 			}
 			rung = time.Now()
+		case <-f.rethink:
 		case <-timer.C:
 			if ok, err := ready(); err != nil || ok {
 				// Found without a ring: a ring was lost, or came before

@@ -23,18 +23,6 @@ func LocalSize() (int, bool) {
 	return 0, false
 }
 
-// LaunchedRank is this process's rank as the launcher announced it before
-// MPI_Init (OMPI_COMM_WORLD_RANK, PMI_RANK, PMIX_RANK), for log lines
-// written before MPI is up.
-func LaunchedRank() (int, bool) {
-	for _, v := range []string{"OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK"} {
-		if n, err := strconv.Atoi(os.Getenv(v)); err == nil && n >= 0 {
-			return n, true
-		}
-	}
-	return 0, false
-}
-
 // DoorbellAddrEnv names the variable in which a user gives the network the
 // doorbell should use across hosts: interface names, CIDR blocks or
 // addresses, comma-separated ("ib0", "10.1.0.0/16"). OpenMPI forwards only
