@@ -16,7 +16,7 @@ const tagBlob = 16
 // sendBlob sends b, unencoded, to every worker, after the command that
 // announced it; it returns once every worker has it.
 func (f *Fabric) sendBlob(ctx context.Context, b []byte) error {
-	if err := f.sendEach(ctx, f.cmd, b, f.workers(), tagBlob); err != nil {
+	if err := f.sendEach(ctx, f.cmd, b, f.workers(), tagBlob, true); err != nil {
 		return fmt.Errorf("send %d bytes: %w", len(b), err)
 	}
 	return nil

@@ -115,14 +115,21 @@ func (c *Coordinator) quit() error {
 	return c.quitFor(x.ctx, x)
 }
 
-// quitFor sends the release to every rank of x still running the cell.
+// quitFor releases every rank of x still running the cell from EventLoop:
+// those that serve now at once, the others once they enter EventLoop
+// (execution.handle). Sending the release to every rank after every cell
+// cost each worker a second message and ring per trivial cell.
 func (c *Coordinator) quitFor(ctx context.Context, x *execution) error {
 	var to []int
 	x.mu.Lock()
 	for r := 1; r < len(x.runs); r++ {
-		if x.runs[r] && !x.done[r] {
+		switch {
+		case !x.runs[r] || x.done[r]:
+		case x.serving[r]:
 			to = append(to, r)
 			x.serving[r] = false
+		default:
+			x.quitOwed[r] = true
 		}
 	}
 	x.mu.Unlock()

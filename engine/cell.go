@@ -11,7 +11,7 @@ type cell struct {
 	code   string
 	ranks  []int  // nil: every rank
 	time   bool   // %time / %%time: report each rank's wall time
-	action string // a magic that replaces the cell: "help", "who", "mpi_info", "env", "reset"
+	action string // a magic that replaces the cell: "help", "who", "mpi_info", "env", "reset", "output"
 	args   []string
 
 	// compile: a %%compile cell, built into a plugin and loaded on every
@@ -34,6 +34,9 @@ const magicHelp = `Magics (on a cell's first lines):
   %env               the environment of rank 0; %env NAME shows one variable,
                      %env NAME=value sets it on every rank
   %reset             a fresh interpreter on every rank (managed objects stay)
+  %output collapsed  a line several ranks print alike is shown once: [0-3] text (default)
+  %output ranks      every rank's line with its own label, shown at once; %output alone
+                     says which is in force
   %help              this text
 Also: name? shows the documentation of name; exit or quit leaves a console.
 `
@@ -58,10 +61,13 @@ func parseCell(code string, size int) (cell, error) {
 		switch fields[0] {
 		case "%time", "%%time":
 			c.time = true
-		case "%help", "%who", "%mpi_info", "%env", "%reset", "%go":
+		case "%help", "%who", "%mpi_info", "%env", "%reset", "%go", "%output":
 			c.action = strings.TrimPrefix(fields[0], "%")
 			c.args = fields[1:]
-			if c.action != "env" && c.action != "go" && len(c.args) > 0 {
+			if c.action == "output" && (len(c.args) > 1 || len(c.args) == 1 && c.args[0] != "collapsed" && c.args[0] != "ranks") {
+				return c, fmt.Errorf("usage: %%output collapsed|ranks")
+			}
+			if c.action != "env" && c.action != "go" && c.action != "output" && len(c.args) > 0 {
 				return c, fmt.Errorf("%s takes no arguments", fields[0])
 			}
 			if strings.TrimSpace(rest) != "" {

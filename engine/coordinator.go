@@ -33,10 +33,11 @@ type Coordinator struct {
 	// request at a time, this guards against misuse from scripts and tests.
 	execMu sync.Mutex
 
-	mu   sync.Mutex
-	seq  uint64
-	cur  *execution // the running cell, nil when idle
-	last *execution // the latest cell, for output of goroutines that outlive it
+	mu     sync.Mutex
+	seq    uint64
+	cur    *execution // the running cell, nil when idle
+	last   *execution // the latest cell, for output of goroutines that outlive it
+	output outputMode // %output: how the ranks' lines are shown
 
 	stopReceiver context.CancelFunc
 	receiverDone chan struct{}
@@ -152,8 +153,9 @@ func (c *Coordinator) runCommand(ctx context.Context, cmd command, out kernel.Ou
 	c.mu.Lock()
 	c.seq++
 	cmd.Seq = c.seq
-	x := newExecution(cmd, c.fabric.Size(), out, cancelLocal)
+	x := newExecution(cmd, c.fabric.Size(), c.output, out, cancelLocal)
 	x.ctx = localCtx
+	x.release = c.releaser(localCtx, cmd.Seq)
 	c.cur, c.last = x, x
 	c.mu.Unlock()
 	defer func() {
@@ -165,6 +167,8 @@ func (c *Coordinator) runCommand(ctx context.Context, cmd command, out kernel.Ou
 	if d := c.deadRank(); d != nil {
 		return kernel.Outcome{Err: deathError(*d)}
 	}
+	c.fabric.SetBusy(true)
+	defer c.fabric.SetBusy(false)
 	if err := c.fabric.Broadcast(ctx, cmd); err != nil {
 		return kernel.Outcome{Err: &session.Error{Name: "KernelError", Value: fmt.Sprintf("cannot reach the workers: %v", err)}}
 	}
@@ -199,6 +203,16 @@ func (c *Coordinator) runCommand(ctx context.Context, cmd command, out kernel.Ou
 		}
 	}
 	return kernel.Outcome{Data: reports[0].Data, Err: foldErrors(reports, interrupted, cmd.Label), Seconds: seconds}
+}
+
+// releaser returns what releases a rank from mpi.EventLoop in cell seq
+// (execution.release).
+func (c *Coordinator) releaser(ctx context.Context, seq uint64) func(rank int) {
+	return func(r int) {
+		if err := c.fabric.SendCommand(ctx, []int{r}, command{Kind: cmdQuitLoop, Seq: seq}); err != nil {
+			c.log.Error("releasing a rank from EventLoop", "rank", r, "err", err)
+		}
+	}
 }
 
 // await waits until every rank has reported. Once a rank has failed, the

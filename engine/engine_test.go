@@ -2,8 +2,9 @@ package engine
 
 import (
 	"fmt"
+	"log/slog"
+	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -57,126 +58,80 @@ func TestFoldErrors(t *testing.T) {
 	}
 }
 
-type recordedStream struct{ name, text string }
-
-type recorder struct{ streams []recordedStream }
-
-func (r *recorder) Stream(name, text string, _ map[string]any) {
-	r.streams = append(r.streams, recordedStream{name, text})
-}
-func (r *recorder) Display(kernel.Display) {}
-func (r *recorder) Clear(bool)             {}
-func (r *recorder) Input(string, bool) (string, error) {
-	return "", nil
-}
-
-func TestLabellerKeepsLinesWhole(t *testing.T) {
-	rec := &recorder{}
-	l := newLabeller(rec, 4)
-	l.write(1, "stdout", "hel")
-	l.write(2, "stdout", "other\n")
-	l.write(1, "stdout", "lo\nwor")
-	l.write(1, "stderr", "e1\n")
-	l.write(1, "stdout", "ld")
-	l.flush()
-	var got []string
-	for _, s := range rec.streams {
-		got = append(got, s.name+":"+s.text)
-	}
-	want := []string{"stdout:[2] other\n", "stdout:[1] hello\n", "stderr:[1] e1\n", "stdout:[1] world\n"}
-	if strings.Join(got, "|") != strings.Join(want, "|") {
-		t.Errorf("got %q\nwant %q", got, want)
-	}
-	one := &recorder{}
-	newLabeller(one, 1).write(0, "stdout", "as is")
-	if len(one.streams) != 1 || one.streams[0].text != "as is" {
-		t.Errorf("one rank: %+v", one.streams)
-	}
-}
-
-// TestLabellerShowsUnfinishedLines: a line without its newline is shown
-// after partialDelay (progress dots must appear while the cell runs), its
-// continuation carries no second label, and another rank's output in
-// between starts a line of its own.
-func TestLabellerShowsUnfinishedLines(t *testing.T) {
-	rec := &lockedRecorder{}
-	l := newLabeller(rec, 4)
-	clock := &fakeClock{}
-	l.afterFunc = clock.afterFunc
-	l.write(1, "stdout", "..")
-	if got := rec.texts(); got != "" {
-		t.Fatalf("shown before the delay: %q", got)
-	}
-	clock.fire(t, partialDelay)
-	if got := rec.texts(); got != "[1] .." {
-		t.Fatalf("after the delay: %q", got)
-	}
-	l.write(1, "stdout", ". done\n")
-	l.write(2, "stdout", "x")
-	clock.fire(t, partialDelay)
-	l.write(1, "stdout", "y\n")
-	l.flush()
-	if got, want := rec.texts(), "[1] ..|. done\n|[2] x|\n[1] y\n"; got != want {
-		t.Errorf("got %q\nwant %q", got, want)
-	}
-}
-
-// fakeClock holds the labeller's timers until the test fires them.
-type fakeClock struct {
-	pending []func()
-	delays  []time.Duration
-}
-
-func (c *fakeClock) afterFunc(d time.Duration, f func()) func() bool {
-	i := len(c.pending)
-	c.pending = append(c.pending, f)
-	c.delays = append(c.delays, d)
-	return func() bool {
-		stopped := c.pending[i] != nil
-		c.pending[i] = nil
-		return stopped
-	}
-}
-
-// fire runs the timers pending now, checking they were set for d.
-func (c *fakeClock) fire(t *testing.T, d time.Duration) {
-	t.Helper()
-	fired := 0
-	for i, f := range c.pending {
-		if f == nil {
-			continue
+// TestFanoutTree: every worker is reached exactly once, and the depth of
+// the tree grows with log_4 N.
+func TestFanoutTree(t *testing.T) {
+	for _, size := range []int{2, 5, 16, 17, 64, 256} {
+		seen := make([]int, size)
+		depth := map[int]int{0: 0}
+		deepest := 0
+		queue := []int{0}
+		for len(queue) > 0 {
+			r := queue[0]
+			queue = queue[1:]
+			for _, c := range children(r, size, treeArity) {
+				seen[c]++
+				depth[c] = depth[r] + 1
+				deepest = max(deepest, depth[c])
+				queue = append(queue, c)
+			}
 		}
-		if c.delays[i] != d {
-			t.Errorf("timer set for %v, want %v", c.delays[i], d)
+		for r := 1; r < size; r++ {
+			if seen[r] != 1 {
+				t.Errorf("size %d: rank %d reached %d times", size, r, seen[r])
+			}
 		}
-		c.pending[i] = nil
-		f()
-		fired++
-	}
-	if fired == 0 {
-		t.Fatal("no timer pending")
+		// A 4-ary heap of N nodes is ceil(log4(3N+1)) - 1 deep.
+		want := 0
+		for n := 1; n < size; n = 4*n + 1 {
+			want++
+		}
+		if deepest != want {
+			t.Errorf("size %d: depth %d, want %d", size, deepest, want)
+		}
 	}
 }
 
-type lockedRecorder struct {
-	mu sync.Mutex
-	recorder
-}
-
-func (r *lockedRecorder) Stream(name, text string, md map[string]any) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.recorder.Stream(name, text, md)
-}
-
-func (r *lockedRecorder) texts() string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var s []string
-	for _, x := range r.streams {
-		s = append(s, x.text)
+func TestFanoutChoice(t *testing.T) {
+	t.Setenv(fanoutEnv, "tree")
+	if got := chooseFanout(4, slog.New(slog.DiscardHandler)); got != treeArity {
+		t.Errorf("%s=tree: arity %d", fanoutEnv, got)
 	}
-	return strings.Join(s, "|")
+	t.Setenv(fanoutEnv, "direct")
+	if got := chooseFanout(256, slog.New(slog.DiscardHandler)); got != 0 {
+		t.Errorf("%s=direct: arity %d", fanoutEnv, got)
+	}
+	t.Setenv(fanoutEnv, "")
+	t.Setenv("OMPI_COMM_WORLD_LOCAL_SIZE", "64")
+	if got := chooseFanout(64, slog.New(slog.DiscardHandler)); got != 0 && runtime.NumCPU() < 64 {
+		t.Errorf("64 ranks on %d cores: arity %d, want direct sends", runtime.NumCPU(), got)
+	}
+	for _, c := range []command{{Kind: cmdExecute, Ranks: []int{0}}, {Kind: cmdReset}, {Kind: cmdCall}, {Kind: cmdEndCell}} {
+		if treeable(c) {
+			t.Errorf("%v (ranks %v) must go directly", c.Kind, c.Ranks)
+		}
+	}
+}
+
+// TestExpecting: after a ring whose message has not shown, rest looks
+// again soon and then less often, never later than it would have anyway,
+// and only for expectFor.
+func TestExpecting(t *testing.T) {
+	idle := 2 * time.Second
+	for _, tc := range []struct{ since, want time.Duration }{
+		{0, time.Millisecond},
+		{2 * time.Millisecond, time.Millisecond},
+		{40 * time.Millisecond, 10 * time.Millisecond},
+		{200 * time.Millisecond, expectEvery},
+		{expectFor, idle},
+	} {
+		if got := expecting(idle, tc.since); got != tc.want {
+			t.Errorf("%v after the ring: look again in %v, want %v", tc.since, got, tc.want)
+		}
+	}
+	if got := expecting(3*time.Millisecond, 500*time.Millisecond); got != 3*time.Millisecond {
+		t.Errorf("a shorter rest (lingering after a send) must stay: %v", got)
+	}
 }
 
 // TestCellMagicIsComplete: a %%compile cell typed in a console goes on
@@ -218,7 +173,7 @@ func (r *displayRecorder) Display(d kernel.Display) {
 // shows as before; updates are not labelled again.
 func TestRichOutputAttributed(t *testing.T) {
 	rec := &displayRecorder{}
-	l := newLabeller(rec, 4)
+	l := newLabeller(rec, allRun(4), outputCollapsed)
 	l.forRank(0).Display(kernel.Display{Data: map[string]any{"text/plain": "a"}})
 	l.forRank(2).Display(kernel.Display{Data: map[string]any{"text/plain": "b"}})
 	l.forRank(0).Display(kernel.Display{Data: map[string]any{"text/plain": "c"}})
@@ -228,7 +183,7 @@ func TestRichOutputAttributed(t *testing.T) {
 		t.Errorf("got %q\nwant %q", got, want)
 	}
 	one := &displayRecorder{}
-	newLabeller(one, 1).forRank(0).Display(kernel.Display{Data: map[string]any{"text/plain": "a"}})
+	newLabeller(one, allRun(1), outputCollapsed).forRank(0).Display(kernel.Display{Data: map[string]any{"text/plain": "a"}})
 	if got := strings.Join(one.order, "|"); got != "display:a" {
 		t.Errorf("one rank: %q", got)
 	}

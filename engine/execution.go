@@ -40,8 +40,10 @@ type execution struct {
 	// firstFailure is the error name of the first rank that failed, set
 	// before failed is closed.
 	firstFailure string
-	serving      []bool        // the rank serves Calls now
-	changed      chan struct{} // closed and replaced when serving or done changes
+	serving      []bool         // the rank serves Calls now
+	quitOwed     []bool         // mpi.Quit came before the rank entered EventLoop
+	release      func(rank int) // sends rank the release from EventLoop
+	changed      chan struct{}  // closed and replaced when serving or done changes
 	calls        map[uint64]*pendingCall
 }
 
@@ -52,11 +54,10 @@ type pendingCall struct {
 	done chan struct{}
 }
 
-func newExecution(c command, size int, out kernel.Output, cancelLocal context.CancelFunc) *execution {
+func newExecution(c command, size int, mode outputMode, out kernel.Output, cancelLocal context.CancelFunc) *execution {
 	x := &execution{
 		seq:         c.Seq,
 		out:         out,
-		labels:      newLabeller(out, size),
 		cancelLocal: cancelLocal,
 		runs:        make([]bool, size),
 		reports:     make([]doneReport, size),
@@ -66,6 +67,8 @@ func newExecution(c command, size int, out kernel.Output, cancelLocal context.Ca
 		membersDone: make(chan struct{}),
 		failed:      make(chan struct{}),
 		serving:     make([]bool, size),
+		quitOwed:    make([]bool, size),
+		release:     func(int) {},
 		changed:     make(chan struct{}),
 		calls:       map[uint64]*pendingCall{},
 	}
@@ -80,6 +83,7 @@ func newExecution(c command, size int, out kernel.Output, cancelLocal context.Ca
 	if x.membersLeft == 0 {
 		close(x.membersDone)
 	}
+	x.labels = newLabeller(out, x.runs, mode)
 	return x
 }
 
@@ -118,11 +122,19 @@ func (x *execution) handle(ev event) {
 		x.finish(ev.Rank, *ev.Result)
 	case evServing:
 		x.mu.Lock()
+		owed := false
 		if ev.Rank >= 0 && ev.Rank < len(x.serving) {
-			x.serving[ev.Rank] = true
-			x.signal()
+			if owed = x.quitOwed[ev.Rank]; owed {
+				x.quitOwed[ev.Rank] = false
+			} else {
+				x.serving[ev.Rank] = true
+				x.signal()
+			}
 		}
 		x.mu.Unlock()
+		if owed {
+			x.release(ev.Rank)
+		}
 	case evCallDone:
 		x.mu.Lock()
 		if p := x.calls[ev.Call]; p != nil && p.left > 0 {

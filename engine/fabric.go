@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gompi-kernel/gompi-kernel/mpi"
@@ -30,18 +31,22 @@ type Fabric struct {
 	cells *mpi.Comm // the base from which the cells' World is made
 
 	rank, size int
+	fan        int // arity of the command fan-out tree; 0: direct sends (chooseFanout)
 
 	// bell wakes a resting rank the moment something was sent to it, so
 	// that an idle rank can sleep long between polls (OpenMPI's own waits
 	// busy-poll a whole core) and still answer at once.
 	bell *mpi.Doorbell
 
-	// idle sleeps long between polls and relies on the bell; busy polls
-	// often (a cell is running: latency matters more than a few wake-ups).
-	idle, busy mpi.Poller
+	// busy polls often (a cell is running: latency matters more than a
+	// few wake-ups). A resting rank sleeps on the bell instead (rest).
+	busy mpi.Poller
 
-	sendMu sync.Mutex // keeps one rank's events in the order they were posted
-	log    *slog.Logger
+	sendMu   sync.Mutex    // keeps one rank's events in the order they were posted
+	lastSend atomic.Int64  // time.Now().UnixNano() of the latest send: rest lingers after it
+	busyCell atomic.Bool   // rank 0 has a cell in flight (SetBusy)
+	rethink  chan struct{} // SetBusy: rest re-reads restFor
+	log      *slog.Logger
 }
 
 // NewFabric duplicates MPI_COMM_WORLD for each kind of kernel traffic. It is
@@ -49,10 +54,11 @@ type Fabric struct {
 func NewFabric(log *slog.Logger) (*Fabric, error) {
 	world := mpi.WorldComm()
 	f := &Fabric{
-		world: world,
-		rank:  world.Rank(),
-		size:  world.Size(),
-		log:   log,
+		world:   world,
+		rank:    world.Rank(),
+		size:    world.Size(),
+		log:     log,
+		rethink: make(chan struct{}, 1),
 	}
 	for _, c := range []**mpi.Comm{&f.cmd, &f.up, &f.intr, &f.cells} {
 		d, err := world.Dup()
@@ -61,16 +67,26 @@ func NewFabric(log *slog.Logger) (*Fabric, error) {
 		}
 		*c = d
 	}
-	bell, err := mpi.NewDoorbell(f.world)
+	if f.rank == 0 {
+		f.fan = chooseFanout(f.size, log)
+	}
+	bell, err := mpi.NewDoorbell(f.world, log)
 	if err != nil {
 		return nil, fmt.Errorf("doorbell: %w", err)
 	}
 	f.bell = bell
-	f.idle = mpi.Poller{Spin: 50, Min: 50 * time.Microsecond, Max: mpi.IdleMax, Wake: bell.C()}
+	// Connect now, in the background, so that the first cell's rings go
+	// out at once: rank 0 rings every worker, a worker rings rank 0.
+	if f.rank == 0 {
+		bell.Dial(f.workers()...)
+	} else {
+		bell.Dial(0)
+	}
 	// Only one goroutine may consume the bell, or a ring meant for the
 	// resting receiver is eaten by a short wait elsewhere: on rank 0 the
-	// idle poller belongs to the event receiver, on a worker to the command
-	// loop. The busy poller sleeps at most a millisecond and needs no bell.
+	// bell belongs to the event receiver, on a worker to the command loop
+	// (and, during a cell, to its relay). The busy poller sleeps at most a
+	// millisecond and needs no bell.
 	f.busy = mpi.Poller{Spin: 200, Min: 20 * time.Microsecond, Max: time.Millisecond}
 	return f, nil
 }
@@ -108,10 +124,16 @@ func (f *Fabric) Size() int { return f.size }
 func (f *Fabric) CellBase() *mpi.Comm { return f.cells }
 
 // sendEach posts body to every rank in to, rings their doorbells and waits
-// until MPI is done with every send. The ring comes before the wait: a large
-// message is only taken once its receiver, woken, probes for it.
-func (f *Fabric) sendEach(ctx context.Context, c *mpi.Comm, body []byte, to []int, tag int) error {
+// until MPI is done with every send. A send that is complete at once (an
+// eager message already in the receiver's queue) is rung at once. The
+// others are rung before the wait, since a large message is only taken once
+// its receiver, woken, probes for it, and again after it, since a message
+// MPI queued at the sender shows at the receiver only once the sender's
+// progress moved it: a receiver that looked too early would sleep until
+// its next poll.
+func (f *Fabric) sendEach(ctx context.Context, c *mpi.Comm, body []byte, to []int, tag int, ringAfter bool) error {
 	reqs := make([]*mpi.Request, 0, len(to))
+	defer f.sent()
 	for _, r := range to {
 		q, err := c.Isend(body, r, tag)
 		if err != nil {
@@ -119,11 +141,22 @@ func (f *Fabric) sendEach(ctx context.Context, c *mpi.Comm, body []byte, to []in
 		}
 		reqs = append(reqs, q)
 	}
-	f.ring(to...)
+	var late []int
+	for i, q := range reqs {
+		if done, err := q.Test(); err == nil && done {
+			f.ring(to[i])
+		} else {
+			late = append(late, to[i])
+		}
+	}
+	f.ring(late...)
 	for _, q := range reqs {
 		if err := f.busy.Wait(ctx, q.Test); err != nil {
 			return err
 		}
+	}
+	if ringAfter {
+		f.ring(late...)
 	}
 	return nil
 }
@@ -138,11 +171,11 @@ func receive[T any](m *mpi.Incoming, what string) (T, error) {
 	return decode[T](body)
 }
 
-// await waits, resting on the idle poller, until a message from source
-// with tag arrives on c, and decodes it.
+// await waits, resting, until a message from source with tag arrives on c,
+// and decodes it.
 func await[T any](ctx context.Context, f *Fabric, c *mpi.Comm, source, tag int, what string) (T, error) {
 	var in *mpi.Incoming
-	err := f.idle.Wait(ctx, func() (bool, error) {
+	err := f.rest(ctx, func() (bool, error) {
 		m, ok, err := c.Probe(source, tag)
 		if ok {
 			in = m
@@ -156,18 +189,6 @@ func await[T any](ctx context.Context, f *Fabric, c *mpi.Comm, source, tag int, 
 	return receive[T](in, what)
 }
 
-// Broadcast sends a command from rank 0 to every worker: one eager
-// point-to-point message each, then a ring of each worker's doorbell.
-//
-// Not MPI_Ibcast, which was measured first: a broadcast tree advances only
-// while the ranks inside it poll, and on an oversubscribed node (16 ranks on
-// 2 cores) the inner ranks are often descheduled, which made a trivial cell
-// take 24 ms at 16 ranks. With direct sends each worker needs only itself to
-// run; posting N-1 small sends costs microseconds on rank 0.
-func (f *Fabric) Broadcast(ctx context.Context, c command) error {
-	return f.SendCommand(ctx, f.workers(), c)
-}
-
 // SendCommand sends a command from rank 0 to the given workers.
 func (f *Fabric) SendCommand(ctx context.Context, to []int, c command) error {
 	if len(to) == 0 {
@@ -177,7 +198,13 @@ func (f *Fabric) SendCommand(ctx context.Context, to []int, c command) error {
 	if err != nil {
 		return err
 	}
-	if err := f.sendEach(ctx, f.cmd, body, to, tagCommand); err != nil {
+	// A worker told to quit closes its bell, perhaps before it is rung (it
+	// may find the command by polling): a ring would only fail and be
+	// reported as a rank that cannot be reached.
+	if c.Kind == cmdQuit {
+		f.bell.Retire()
+	}
+	if err := f.sendEach(ctx, f.cmd, body, to, tagCommand, c.Kind != cmdQuit); err != nil {
 		return fmt.Errorf("send %v: %w", c.Kind, err)
 	}
 	return nil
@@ -195,7 +222,8 @@ func (f *Fabric) TryCommand() (command, bool, error) {
 
 // NextCommand waits, resting, for rank 0's next command. Workers only.
 func (f *Fabric) NextCommand(ctx context.Context) (command, error) {
-	return await[command](ctx, f, f.cmd, 0, tagCommand, "command")
+	// Any source: through the fan-out tree a command comes from the parent.
+	return await[command](ctx, f, f.cmd, mpi.AnySource, tagCommand, "command")
 }
 
 // Send reports an event from a worker to rank 0. It returns once MPI is done
@@ -208,6 +236,7 @@ func (f *Fabric) Send(ctx context.Context, e event) error {
 	f.sendMu.Lock()
 	r, err := f.up.Isend(b, 0, tagEvent)
 	f.sendMu.Unlock()
+	defer f.sent()
 	if err != nil {
 		return fmt.Errorf("send %v event: %w", e.Kind, err)
 	}
@@ -236,7 +265,7 @@ func (f *Fabric) Interrupt(ctx context.Context, seq uint64, ranks []int) error {
 			workers = append(workers, r)
 		}
 	}
-	if err := f.sendEach(ctx, f.intr, b, workers, tagInterrupt); err != nil {
+	if err := f.sendEach(ctx, f.intr, b, workers, tagInterrupt, true); err != nil {
 		return fmt.Errorf("send interrupt: %w", err)
 	}
 	return nil

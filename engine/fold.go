@@ -94,23 +94,11 @@ func stuckWhere(reports []doneReport, stuck []int) string {
 	return " (" + strings.Join(parts, ", ") + ")"
 }
 
-// rankList names ranks compactly: "rank 2", "ranks 0-3", "ranks 1,3,5-7".
+// rankList names ranks compactly, as the labels of collapsed output do:
+// "rank 2", "ranks 0-3", "ranks 1,3,5-7".
 func rankList(ranks []int) string {
 	if len(ranks) == 1 {
 		return "rank " + strconv.Itoa(ranks[0])
 	}
-	var parts []string
-	for i := 0; i < len(ranks); {
-		j := i
-		for j+1 < len(ranks) && ranks[j+1] == ranks[j]+1 {
-			j++
-		}
-		if j == i {
-			parts = append(parts, strconv.Itoa(ranks[i]))
-		} else {
-			parts = append(parts, fmt.Sprintf("%d-%d", ranks[i], ranks[j]))
-		}
-		i = j + 1
-	}
-	return "ranks " + strings.Join(parts, ",")
+	return "ranks " + rankRange(ranks)
 }

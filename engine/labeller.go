@@ -15,25 +15,62 @@ import (
 // anyway: output must reach the frontend while the cell runs.
 const partialDelay = 100 * time.Millisecond
 
+// outputMode says how the lines of several ranks are shown (%output).
+type outputMode int
+
+const (
+	// outputCollapsed shows a line that several ranks printed alike once,
+	// labelled with their ranks ("[0-63] converged"): at 16 ranks and more
+	// one line per rank is a wall nobody reads. The default.
+	outputCollapsed outputMode = iota
+	// outputRanks shows every rank's line with its own label, at once.
+	outputRanks
+)
+
+func (m outputMode) String() string {
+	if m == outputRanks {
+		return "ranks"
+	}
+	return "collapsed"
+}
+
+// clock is what the labeller needs of time; tests give it a fake one and
+// fire its timers themselves instead of sleeping.
+type clock interface {
+	now() time.Time
+	afterFunc(d time.Duration, f func()) (stop func() bool)
+}
+
+type realClock struct{}
+
+func (realClock) now() time.Time { return time.Now() }
+func (realClock) afterFunc(d time.Duration, f func()) func() bool {
+	return time.AfterFunc(d, f).Stop
+}
+
 // labeller turns the output chunks of N ranks into stream messages in which
-// every line says which rank printed it ("[2] text"). It buffers per rank
-// and stream up to the last newline, so that a line split across chunks, or
-// interleaved with another rank's output, is still labelled once and whole.
-// An unfinished line is shown after partialDelay; its continuation then
-// carries no second label, unless another rank's output came in between.
-// With one rank there is nothing to tell apart and text passes unchanged.
+// every line says which ranks printed it ("[2] text", "[0-3] text"). It
+// buffers per rank and stream up to the last newline, so that a line split
+// across chunks, or interleaved with another rank's output, is still
+// labelled once and whole. An unfinished line is shown after partialDelay;
+// its continuation then carries no second label, unless another rank's
+// output came in between. In collapsed mode whole lines wait in a lineQueue
+// (collapse.go) for the other ranks' matching lines. With one rank there is
+// nothing to tell apart and text passes unchanged.
 type labeller struct {
-	out  kernel.Output
-	size int
-	// afterFunc schedules the showing of an unfinished line; time.AfterFunc
-	// but for tests, which fire it themselves instead of sleeping.
-	afterFunc func(d time.Duration, f func()) (stop func() bool)
+	out     kernel.Output
+	size    int
+	mode    outputMode
+	runs    []bool // the ranks that run the cell: a line all of them printed is shown at once
+	members int
+	clock   clock
 
 	mu      sync.Mutex
 	partial map[streamKey]string
 	timers  map[streamKey]func() bool // stops the pending showPartial
 	open    map[string]int            // stream name -> rank whose line is shown unfinished
 	shown   map[int]bool              // ranks that displayed rich output in this cell
+	queues  map[string]*lineQueue     // collapsed mode: whole lines waiting, by stream
 }
 
 type streamKey struct {
@@ -41,12 +78,19 @@ type streamKey struct {
 	name string
 }
 
-func newLabeller(out kernel.Output, size int) *labeller {
-	return &labeller{out: out, size: size, afterFunc: realAfterFunc, partial: map[streamKey]string{},
-		timers: map[streamKey]func() bool{}, open: map[string]int{}}
+// newLabeller labels the output of len(runs) ranks, runs[r] saying whether
+// rank r runs the cell.
+func newLabeller(out kernel.Output, runs []bool, mode outputMode) *labeller {
+	l := &labeller{out: out, size: len(runs), mode: mode, runs: runs, clock: realClock{},
+		partial: map[streamKey]string{}, timers: map[streamKey]func() bool{},
+		open: map[string]int{}, queues: map[string]*lineQueue{}}
+	for _, r := range runs {
+		if r {
+			l.members++
+		}
+	}
+	return l
 }
-
-func realAfterFunc(d time.Duration, f func()) func() bool { return time.AfterFunc(d, f).Stop }
 
 // forRank is the Output through which rank's output reaches the frontend:
 // streams labelled, rich output tagged with the rank, text printed before a
@@ -97,34 +141,71 @@ func (l *labeller) write(rank int, name, text string) {
 	k := streamKey{rank, name}
 	buf := l.partial[k] + text
 	if i := strings.LastIndexByte(buf, '\n'); i >= 0 {
-		l.publish(k, buf[:i+1])
+		l.lines(k, buf[:i+1])
 		buf = buf[i+1:]
 	}
 	l.partial[k] = buf
-	if buf != "" && l.timers[k] == nil {
-		l.timers[k] = l.afterFunc(partialDelay, func() { l.showPartial(k) })
+	switch stop := l.timers[k]; {
+	case buf != "" && stop == nil:
+		l.timers[k] = l.clock.afterFunc(partialDelay, func() { l.showPartial(k) })
+	case buf == "" && stop != nil: // the line was finished in time
+		stop()
+		delete(l.timers, k)
 	}
 }
 
-// showPartial shows k's unfinished line, as it stands.
+// lines takes whole lines of k: at once in ranks mode, through the stream's
+// queue in collapsed mode. The continuation of k's line shown unfinished
+// goes out at once in either mode, since its label is already shown.
+// l.mu is held.
+func (l *labeller) lines(k streamKey, text string) {
+	if l.mode == outputRanks {
+		l.publish(k, text)
+		return
+	}
+	if r, ok := l.open[k.name]; ok && r == k.rank {
+		i := strings.IndexByte(text, '\n')
+		l.publish(k, text[:i+1])
+		text = text[i+1:]
+	}
+	q := l.queue(k.name)
+	for text != "" {
+		i := strings.IndexByte(text, '\n')
+		q.add(k.rank, text[:i+1], k.rank < len(l.runs) && l.runs[k.rank], l.clock.now())
+		text = text[i+1:]
+	}
+	l.release(k.name, q, false)
+}
+
+// showPartial shows k's unfinished line, as it stands, after the rank's
+// whole lines that still wait.
 func (l *labeller) showPartial(k streamKey) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	delete(l.timers, k)
 	if p := l.partial[k]; p != "" {
+		l.drain(k.name)
 		l.publish(k, p)
 		l.partial[k] = ""
 	}
 }
 
-// flush publishes every unfinished line and ends it with a newline, so
-// that the next cell's output starts on a line of its own.
+// flush publishes every waiting and unfinished line and ends it with a
+// newline, so that the next cell's output starts on a line of its own.
 func (l *labeller) flush() {
 	if l.size == 1 {
 		return
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	names := make([]string, 0, len(l.queues))
+	for name := range l.queues {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		l.drain(name)
+	}
 	keys := make([]streamKey, 0, len(l.partial))
 	for k, v := range l.partial {
 		if v != "" {
@@ -199,4 +280,25 @@ func (l *labeller) attribute(rank int, d kernel.Display) bool {
 	}
 	l.shown[rank] = true
 	return rank != 0 || len(l.shown) > 1
+}
+
+// rankRange names ranks compactly, ascending: "2", "0-3", "1,3,5-7".
+func rankRange(ranks []int) string {
+	var b strings.Builder
+	for i := 0; i < len(ranks); {
+		j := i
+		for j+1 < len(ranks) && ranks[j+1] == ranks[j]+1 {
+			j++
+		}
+		if b.Len() > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(strconv.Itoa(ranks[i]))
+		if j > i {
+			b.WriteByte('-')
+			b.WriteString(strconv.Itoa(ranks[j]))
+		}
+		i = j + 1
+	}
+	return b.String()
 }

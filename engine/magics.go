@@ -36,6 +36,17 @@ func (c *Coordinator) magic(ctx context.Context, cl cell, out kernel.Output) ker
 		return c.env(ctx, cl.args, out)
 	case "go":
 		return c.goMagic(ctx, cl.args, out)
+	case "output":
+		c.mu.Lock()
+		if len(cl.args) == 1 {
+			c.output = outputCollapsed
+			if cl.args[0] == "ranks" {
+				c.output = outputRanks
+			}
+		}
+		mode := c.output
+		c.mu.Unlock()
+		out.Stream("stdout", fmt.Sprintf("output: %s\n", mode), nil)
 	case "reset":
 		if err := c.Reset(ctx); err != nil {
 			return kernel.Outcome{Err: &session.Error{Name: "KernelError", Value: fmt.Sprintf("reset: %v", err)}}

@@ -33,6 +33,7 @@ func Run(ctx context.Context, log *slog.Logger, args []string, drive func(*Coord
 	}
 	defer f.Close()
 	log = log.With("rank", f.Rank())
+	defer startProfile(f.Rank(), log)()
 	log.Debug("MPI and fabric up", "after", time.Since(start))
 	l, err := openLifeline(ctx, f, log)
 	if err != nil {

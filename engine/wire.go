@@ -56,6 +56,7 @@ type command struct {
 	// Ranks run the cell (cmdExecute); empty means all. The others serve
 	// rank 0's Calls until cmdEndCell: pyMOR's driver style.
 	Ranks []int  `json:"ranks,omitempty"`
+	Fan   int    `json:"fan,omitempty"`  // > 0: came through the fan-out tree of this arity; forward it
 	Call  uint64 `json:"call,omitempty"` // numbers the Call within the cell
 	Fn    string `json:"fn,omitempty"`   // cmdCall: the function's name
 	Args  []byte `json:"args,omitempty"` // cmdCall: registry.EncodeArgs

@@ -65,6 +65,9 @@ func (w *Worker) Run(ctx context.Context) error {
 			}
 			return err
 		}
+		if err := w.fabric.forward(ctx, c); err != nil {
+			return fmt.Errorf("forward %v: %w", c.Kind, err)
+		}
 		switch c.Kind {
 		case cmdQuit:
 			w.log.Debug("quit")
@@ -104,9 +107,11 @@ func (w *Worker) execute(ctx context.Context, c command) error {
 	defer x.close()
 	// The loop sleeps until something happens: the cell ends, a Call ends,
 	// the cell enters EventLoop, or rank 0 rings the doorbell (interrupt,
-	// Call, Quit, end of cell). Polling instead every millisecond cost 0.13
-	// of a core per rank, taken from the cell.
-	poller := &mpi.Poller{Spin: 50, Min: 50 * time.Microsecond, Max: 100 * time.Millisecond, Wake: x.wake}
+	// Call, Quit, end of cell); each of these pokes it. Polling instead
+	// every millisecond cost 0.13 of a core per rank, taken from the cell,
+	// and spinning first (50 looks) a tenth of a millisecond per cell. The
+	// sleeps only bound the delay should a ring come before its message.
+	poller := &mpi.Poller{Spin: -1, Min: 10 * time.Millisecond, Max: 100 * time.Millisecond, Wake: x.wake}
 	if err := poller.Wait(ctx, x.step); err != nil {
 		return fmt.Errorf("run cell %d: %w", c.Seq, err)
 	}
@@ -126,6 +131,7 @@ type workerCell struct {
 	done   chan doneReport    // the cell's result, once it ends here; nil if it does not run here
 	wake   chan struct{}      // wakes the loop
 	stopCh chan struct{}      // ends the doorbell relay
+	relay  chan struct{}      // closed when the relay has ended
 	serve  serving
 	report doneReport
 }
@@ -133,7 +139,7 @@ type workerCell struct {
 // startCell starts the cell (where it runs) and the doorbell relay.
 func (w *Worker) startCell(ctx context.Context, c command) *workerCell {
 	x := &workerCell{w: w, ctx: ctx, cmd: c, runs: c.runs(w.fabric.rank),
-		wake: make(chan struct{}, 1), stopCh: make(chan struct{})}
+		wake: make(chan struct{}, 1), stopCh: make(chan struct{}), relay: make(chan struct{})}
 	x.cell, x.cancel = context.WithCancel(ctx)
 	x.serve = serving{on: !x.runs, poke: x.poke}
 	w.rank.setOutput(&remoteOutput{ctx: ctx, fabric: w.fabric, seq: c.Seq, log: w.log})
@@ -149,10 +155,14 @@ func (w *Worker) startCell(ctx context.Context, c command) *workerCell {
 	return x
 }
 
-// close ends what startCell started, once the cell is over here.
+// close ends what startCell started, once the cell is over here. It waits
+// for the relay to end: a relay still running would eat the ring of rank
+// 0's next command, and the command loop, which rests on the bell, would
+// notice that command only after mpi.IdleMax.
 func (x *workerCell) close() {
 	x.w.setPoke(nil)
 	close(x.stopCh)
+	<-x.relay
 	x.cancel()
 }
 
@@ -166,6 +176,7 @@ func (x *workerCell) poke() {
 
 // relayBell turns rings of the doorbell into pokes until the cell ends.
 func (x *workerCell) relayBell() {
+	defer close(x.relay)
 	for {
 		select {
 		case <-x.w.fabric.bell.C():

@@ -4,6 +4,7 @@
 package kernelspec
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +12,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"time"
 )
 
 // Options say what to install and where.
@@ -106,10 +109,7 @@ func Build(o Options) (Spec, error) {
 	}
 	argv := kernelArgs
 	if o.Ranks > 1 {
-		// --oversubscribe: more ranks than cores is normal for exploring a
-		// parallel program on a laptop; --bind-to none: bound ranks of a
-		// notebook kernel would fight over the same core.
-		argv = append([]string{o.MPIRun, "-n", strconv.Itoa(o.Ranks), "--oversubscribe", "--bind-to", "none"}, kernelArgs...)
+		argv = append(append([]string{o.MPIRun, "-n", strconv.Itoa(o.Ranks)}, launcherFlags(o.MPIRun)...), kernelArgs...)
 	}
 	return Spec{
 		Argv:        argv,
@@ -189,4 +189,23 @@ func Uninstall(name, prefix string) (string, error) {
 		return "", fmt.Errorf("remove %s: %w", dir, err)
 	}
 	return dir, nil
+}
+
+// launcherFlags are the flags that let a notebook kernel run more ranks
+// than cores, unbound, in the launcher's own spelling: more ranks than cores
+// is normal for exploring a parallel program on a laptop, and bound ranks
+// of a notebook kernel would fight over the same core. OpenMPI's mpirun
+// needs --oversubscribe --bind-to none; MPICH's Hydra mpiexec (also Intel
+// MPI's and MVAPICH's) oversubscribes by itself and spells -bind-to none.
+// The launcher is asked with --version; one that does not answer is taken
+// for OpenMPI.
+func launcherFlags(mpirun string) []string {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	out, _ := exec.CommandContext(ctx, mpirun, "--version").CombinedOutput()
+	v := string(out)
+	if strings.Contains(v, "HYDRA") || strings.Contains(v, "MPICH") || strings.Contains(v, "Intel(R) MPI") {
+		return []string{"-bind-to", "none"}
+	}
+	return []string{"--oversubscribe", "--bind-to", "none"}
 }

@@ -214,7 +214,7 @@ func scenarioDoorbell(rank, size int) error {
 	if err != nil {
 		return err
 	}
-	bell, err := NewDoorbell(c)
+	bell, err := NewDoorbell(c, nil)
 	if err != nil {
 		return err
 	}
@@ -432,7 +432,7 @@ func scenarioIdle(rank, size int) error {
 }
 
 func scenarioIdleBell(rank, size int) error {
-	bell, err := NewDoorbell(WorldComm())
+	bell, err := NewDoorbell(WorldComm(), nil)
 	if err != nil {
 		return err
 	}

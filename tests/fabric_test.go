@@ -67,27 +67,30 @@ n[0]`),
 	)
 	out := res[0].stream("stdout")
 	for r := 0; r < 4; r++ {
-		if want := fmt.Sprintf("[%d] [10 8] [4 2]\n", r); !strings.Contains(out, want) {
-			t.Errorf("Allreduce: want %q in\n%s", want, out)
+		if !printedBy(out, r, "[10 8] [4 2]") {
+			t.Errorf("Allreduce: want rank %d's %q in\n%s", r, "[10 8] [4 2]", out)
 		}
 	}
 	out = res[1].stream("stdout")
 	for r := 0; r < 4; r++ {
-		if want := fmt.Sprintf("[%d] [0 1 4 9] heat 7\n", r); !strings.Contains(out, want) {
-			t.Errorf("Allgather/Bcast: want %q in\n%s", want, out)
+		if !printedBy(out, r, "[0 1 4 9] heat 7") {
+			t.Errorf("Allgather/Bcast: want rank %d's %q in\n%s", r, "[0 1 4 9] heat 7", out)
 		}
 	}
 	out = res[2].stream("stdout")
-	for _, want := range []string{"[1] rank1 got 42 from 0 tag 7 <nil>\n", "[0] rank0 got 99 from 3 tag 5 <nil>\n", "[2] noise 199\n"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("traffic separation: want %q in\n%s", want, lastLines(out, 10))
+	for _, want := range []struct {
+		rank int
+		text string
+	}{{1, "rank1 got 42 from 0 tag 7 <nil>"}, {0, "rank0 got 99 from 3 tag 5 <nil>"}, {2, "noise 199"}} {
+		if !printedBy(out, want.rank, want.text) {
+			t.Errorf("traffic separation: want rank %d's %q in\n%s", want.rank, want.text, lastLines(out, 10))
 		}
 	}
 	if res[2].status() != "ok" {
 		t.Errorf("traffic separation cell: %v", res[2].Reply)
 	}
 	out = res[3].stream("stdout")
-	if !strings.Contains(out, "[0] err: mpi: Bcast: lengths differ") || !strings.Contains(out, "[3] err: mpi: Bcast:") {
+	if !printedByPrefix(out, 0, "err: mpi: Bcast: lengths differ") || !printedByPrefix(out, 3, "err: mpi: Bcast:") {
 		t.Errorf("mismatched Bcast lengths: want a clear error on every rank:\n%s", out)
 	}
 	if got := textResult(res[4]); got != "4" {
