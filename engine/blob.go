@@ -3,8 +3,6 @@ package engine
 import (
 	"context"
 	"fmt"
-
-	"github.com/gompi-kernel/gompi-kernel/mpi"
 )
 
 // tagBlob marks raw bytes on the command communicator that follow a
@@ -25,14 +23,7 @@ func (f *Fabric) sendBlob(ctx context.Context, b []byte) error {
 // receiveBlob waits for the bytes rank 0 announced in the command just
 // received. Workers only.
 func (f *Fabric) receiveBlob(ctx context.Context) ([]byte, error) {
-	var in *mpi.Incoming
-	err := f.busy.Wait(ctx, func() (bool, error) {
-		m, ok, err := f.cmd.Probe(0, tagBlob)
-		if ok {
-			in = m
-		}
-		return ok, err
-	})
+	in, err := probe(ctx, f.busy.Wait, f.cmd, 0, tagBlob)
 	if err != nil {
 		return nil, fmt.Errorf("wait for announced bytes: %w", err)
 	}

@@ -171,17 +171,24 @@ func receive[T any](m *mpi.Incoming, what string) (T, error) {
 	return decode[T](body)
 }
 
-// await waits, resting, until a message from source with tag arrives on c,
-// and decodes it.
-func await[T any](ctx context.Context, f *Fabric, c *mpi.Comm, source, tag int, what string) (T, error) {
+// probe waits with wait (resting, or a busy poller) until a message from
+// source with tag arrives on c.
+func probe(ctx context.Context, wait func(context.Context, func() (bool, error)) error, c *mpi.Comm, source, tag int) (*mpi.Incoming, error) {
 	var in *mpi.Incoming
-	err := f.rest(ctx, func() (bool, error) {
+	err := wait(ctx, func() (bool, error) {
 		m, ok, err := c.Probe(source, tag)
 		if ok {
 			in = m
 		}
 		return ok, err
 	})
+	return in, err
+}
+
+// await waits, resting, until a message from source with tag arrives on c,
+// and decodes it.
+func await[T any](ctx context.Context, f *Fabric, c *mpi.Comm, source, tag int, what string) (T, error) {
+	in, err := probe(ctx, f.rest, c, source, tag)
 	if err != nil {
 		var zero T
 		return zero, fmt.Errorf("wait for %s: %w", what, err)
