@@ -167,11 +167,11 @@ fmt.Println("equal", same, moved)`
 	t.Logf("%%%%compile cell (40 lines, mpi shim) on 4 ranks: built and loaded %.2f s; same cell from the cache %.3f s; a one-func redefinition %.2f s",
 		res[0].Seconds, res[8].Seconds, res[6].Seconds)
 	for r := 0; r < 4; r++ {
-		if l := fmt.Sprintf("[%d] equal true true\n", r); !strings.Contains(res[1].stream("stdout"), l) {
-			t.Errorf("compiled stencil vs interpreted: want %q in\n%s", l, res[1].stream("stdout"))
+		if !printedBy(res[1].stream("stdout"), r, "equal true true") {
+			t.Errorf("compiled stencil vs interpreted: want rank %d's \"equal true true\" in\n%s", r, res[1].stream("stdout"))
 		}
-		if l := fmt.Sprintf("[%d] total 10\n", r); !strings.Contains(res[2].stream("stdout"), l) {
-			t.Errorf("Allreduce in compiled code: want %q in\n%s", l, res[2].stream("stdout"))
+		if !printedBy(res[2].stream("stdout"), r, "total 10") {
+			t.Errorf("Allreduce in compiled code: want rank %d's \"total 10\" in\n%s", r, res[2].stream("stdout"))
 		}
 	}
 	if got := textResult(res[3]); got != "2000" {
@@ -196,7 +196,7 @@ fmt.Println("equal", same, moved)`
 	if ename, _ := errorOf(res[10]); res[10].status() != "error" || ename != "Interrupted" {
 		t.Errorf("interrupting a compiled Barrier loop: %s %s %v", res[10].status(), ename, res[10].Reply["evalue"])
 	}
-	if !strings.Contains(res[11].stream("stdout"), "[3] after 4\n") {
+	if !printedBy(res[11].stream("stdout"), 3, "after 4") {
 		t.Errorf("MPI after the interrupt:\n%s", res[11].stream("stdout"))
 	}
 	if ename, evalue := errorOf(res[12]); res[12].status() != "error" || ename != "Interrupted" || !strings.Contains(evalue, "build") {
@@ -385,8 +385,8 @@ func TestCompiledScript(t *testing.T) {
 		t.Errorf("compiled: exit %d, want the script's 3\n%s\n%s", code, out, errs)
 	}
 	for r := 0; r < 4; r++ {
-		if l := fmt.Sprintf("[%d] main.point total 6 args [a b c]\n", r); !strings.Contains(out, l) {
-			t.Errorf("compiled: stdout lacks %q:\n%s", l, out)
+		if !printedBy(out, r, "main.point total 6 args [a b c]") {
+			t.Errorf("compiled: stdout lacks rank %d's \"main.point total 6 args [a b c]\":\n%s", r, out)
 		}
 	}
 	if !strings.Contains(errs, "plugin built") {
@@ -397,7 +397,8 @@ func TestCompiledScript(t *testing.T) {
 		t.Errorf("second run: exit %d, want 3 and the plugin from the cache:\n%s", code, errs)
 	}
 	code, out, errs = runScript(t, 4, "", "run", "--all", "--interpret", p, "a b", "c")
-	if code != 3 || !strings.Contains(out, "[2] ") || !strings.Contains(out, " total 6 args [a b c]\n") || strings.Contains(out, "main.point") {
+	interpreted := labelledMatch(out, 2, func(l string) bool { return strings.HasSuffix(l, " total 6 args [a b c]") })
+	if code != 3 || !interpreted || strings.Contains(out, "main.point") {
 		t.Errorf("--interpret: exit %d, want 3 and the output interpreted:\n%s\n%s", code, out, errs)
 	}
 	bad := writeScript(t, "package main\n\nfunc main() {\n\tvar x int = \"no\"\n}\n")

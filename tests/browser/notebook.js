@@ -367,6 +367,20 @@ async function main() {
       `bold HTML elements: ${JSON.stringify(bold)}; output:\n${v.outputText}`,
     );
     check(bold.every((b) => Number(b[1]) >= 600), `not rendered bold: ${JSON.stringify(bold)}`);
+    // Rich output from a rank other than 0 follows a line naming the rank.
+    const areas = await page.evaluate(
+      (i) =>
+        [...document.querySelectorAll('#notebook-container .cell')[i].querySelectorAll('.output_area')].map((a) =>
+          a.innerText.trim(),
+        ),
+      cell,
+    );
+    for (let k = 0; k < areas.length; k++) {
+      const m = areas[k].match(/bold from rank (\d)/);
+      if (m && m[1] !== '0') {
+        check(k > 0 && areas[k - 1] === `[${m[1]}]`, `HTML of rank ${m[1]} not labelled: ${JSON.stringify(areas)}`);
+      }
+    }
   });
 
   // 4. A gonum plot through display, from rank 0.
@@ -571,7 +585,8 @@ async function main() {
     await page.waitForSelector('.modal-backdrop', { hidden: true, timeout: 10000 });
     cell = await freshCell(page);
     const v = await runCell(page, cell, 'fmt.Println("back on", mpi.Size(), "ranks")');
-    wantLines(v.outputText, [0, 1, 2, 3].map((r) => `[${r}] back on 4 ranks`), 'the output after the restart');
+    // Alike lines from every rank show once, collapsed (%output collapsed).
+    wantLines(v.outputText, ['[0-3] back on 4 ranks'], 'the output after the restart');
     const after = kernelProcesses();
     check(after.length > 0, 'no kernel process after the restart');
     check(!after.some((p) => before.includes(p)), `a process of the old kernel lives on:\n${after.join('\n')}`);
