@@ -211,10 +211,11 @@ func modulePath(gomod string) string {
 	return ""
 }
 
-// replacements parses the replace directives of a go.mod in dir: module
-// path -> {new path or absolute directory, version or ""}.
-func replacements(gomod, dir string) map[string][2]string {
-	out := map[string][2]string{}
+// directiveLines returns the rest of every line of a go.mod that is a
+// verb directive ("replace", "require"), alone or inside a verb ( … ) block,
+// without comments.
+func directiveLines(gomod, verb string) []string {
+	var out []string
 	inBlock := false
 	for _, line := range strings.Split(gomod, "\n") {
 		line = strings.TrimSpace(line)
@@ -222,17 +223,24 @@ func replacements(gomod, dir string) map[string][2]string {
 			line = strings.TrimSpace(line[:i])
 		}
 		switch {
-		case line == "replace (":
+		case line == verb+" (":
 			inBlock = true
-			continue
 		case inBlock && line == ")":
 			inBlock = false
-			continue
-		case strings.HasPrefix(line, "replace "):
-			line = strings.TrimSpace(strings.TrimPrefix(line, "replace "))
-		case !inBlock:
-			continue
+		case strings.HasPrefix(line, verb+" "):
+			out = append(out, strings.TrimSpace(strings.TrimPrefix(line, verb+" ")))
+		case inBlock && line != "":
+			out = append(out, line)
 		}
+	}
+	return out
+}
+
+// replacements parses the replace directives of a go.mod in dir: module
+// path -> {new path or absolute directory, version or ""}.
+func replacements(gomod, dir string) map[string][2]string {
+	out := map[string][2]string{}
+	for _, line := range directiveLines(gomod, "replace") {
 		from, to, ok := strings.Cut(line, "=>")
 		if !ok {
 			continue
@@ -258,24 +266,7 @@ func replacements(gomod, dir string) map[string][2]string {
 // writes it) into module path -> version.
 func requirements(gomod string) map[string]string {
 	out := map[string]string{}
-	inBlock := false
-	for _, line := range strings.Split(gomod, "\n") {
-		line = strings.TrimSpace(line)
-		if i := strings.Index(line, "//"); i >= 0 {
-			line = strings.TrimSpace(line[:i])
-		}
-		switch {
-		case line == "require (":
-			inBlock = true
-			continue
-		case inBlock && line == ")":
-			inBlock = false
-			continue
-		case strings.HasPrefix(line, "require "):
-			line = strings.TrimSpace(strings.TrimPrefix(line, "require "))
-		case !inBlock:
-			continue
-		}
+	for _, line := range directiveLines(gomod, "require") {
 		if f := strings.Fields(line); len(f) == 2 {
 			out[f[0]] = f[1]
 		}

@@ -42,19 +42,7 @@ type Client struct {
 // for the kernel: use WaitReady before the first request whose iopub output
 // matters (subscriptions take effect asynchronously). log may be nil.
 func Dial(info ConnectionInfo, log *slog.Logger) (*Client, error) {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	if info.Transport == "" {
-		info.Transport = "tcp"
-	}
-	if info.IP == "" {
-		info.IP = DefaultIP
-	}
-	if err := info.validate(); err != nil {
-		return nil, fmt.Errorf("jupyter: dial: %w", err)
-	}
-	signer, err := NewSigner(info.SignatureScheme, info.Key)
+	info, signer, log, err := info.prepare(log)
 	if err != nil {
 		return nil, fmt.Errorf("jupyter: dial: %w", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -227,4 +228,24 @@ func runtimeDirPath() (string, error) {
 		return "", errors.New("jupyter: runtime dir: no home directory")
 	}
 	return filepath.Join(home, ".local", "share", "jupyter", "runtime"), nil
+}
+
+// prepare fills in the defaults a connection file may leave out (tcp, the
+// default address), checks it, and makes its signer; a nil log discards.
+// Server and Client both start here.
+func (c ConnectionInfo) prepare(log *slog.Logger) (ConnectionInfo, *Signer, *slog.Logger, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if c.Transport == "" {
+		c.Transport = "tcp"
+	}
+	if c.IP == "" {
+		c.IP = DefaultIP
+	}
+	if err := c.validate(); err != nil {
+		return c, nil, log, err
+	}
+	signer, err := NewSigner(c.SignatureScheme, c.Key)
+	return c, signer, log, err
 }

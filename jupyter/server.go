@@ -114,19 +114,7 @@ func Listen(info ConnectionInfo, log *slog.Logger) (*Server, error) {
 
 // ListenWith is Listen with transport limits other than the defaults.
 func ListenWith(info ConnectionInfo, log *slog.Logger, opts Options) (*Server, error) {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	if info.Transport == "" {
-		info.Transport = "tcp"
-	}
-	if info.IP == "" {
-		info.IP = DefaultIP
-	}
-	if err := info.validate(); err != nil {
-		return nil, fmt.Errorf("jupyter: listen: %w", err)
-	}
-	signer, err := NewSigner(info.SignatureScheme, info.Key)
+	info, signer, log, err := info.prepare(log)
 	if err != nil {
 		return nil, fmt.Errorf("jupyter: listen: %w", err)
 	}
