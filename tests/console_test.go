@@ -84,6 +84,37 @@ func (s *tmuxSession) typeLine(text string) {
 	}
 }
 
+// typeBlock types lines as a person does: each once the console has
+// answered the one before (a new continuation prompt is on the screen),
+// after the screen has come to rest. jupyter console 6.4 loses keys typed
+// while it waits for its is_complete reply or prints output.
+func (s *tmuxSession) typeBlock(lines ...string) {
+	s.settle(time.Second, 10*time.Second)
+	for i, l := range lines {
+		before := strings.Count(s.screen(), "...:")
+		s.typeLine(l)
+		if i == len(lines)-1 {
+			return
+		}
+		for deadline := time.Now().Add(10 * time.Second); strings.Count(s.screen(), "...:") <= before && time.Now().Before(deadline); {
+			s.dismissPauses()
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+}
+
+// settle waits until the screen has not changed for quiet, at most max.
+func (s *tmuxSession) settle(quiet, max time.Duration) {
+	last, since := s.screen(), time.Now()
+	for deadline := time.Now().Add(max); time.Now().Before(deadline) && time.Since(since) < quiet; {
+		time.Sleep(100 * time.Millisecond)
+		s.dismissPauses()
+		if now := s.screen(); now != last {
+			last, since = now, time.Now()
+		}
+	}
+}
+
 // TestConsole is a person at `jupyter console --kernel` on 4 ranks: one
 // labelled line per rank, multi-line input through is_complete, a result.
 func TestConsole(t *testing.T) {
@@ -109,9 +140,7 @@ func TestConsole(t *testing.T) {
 	// "incomplete") instead of running it. If the console's own event-loop
 	// error swallowed a line, clear the input and type the block again.
 	for attempt := 0; ; attempt++ {
-		s.typeLine("func seven() int {")
-		s.typeLine("return 7")
-		s.typeLine("}")
+		s.typeBlock("func seven() int {", "return 7", "}")
 		if s.tryWaitFor("In [3]:", 20*time.Second) {
 			break
 		}
