@@ -23,13 +23,11 @@ type twoNodes struct {
 	env    []string
 }
 
-// multinodeScript finds two-nodes.sh: $GOMPI_MULTINODE, or shared/multinode
-// beside the checkout or one level up (worktrees).
+// multinodeScript finds two-nodes.sh: $GOMPI_MULTINODE, else the copy in
+// tests/multinode (with its fake-ssh beside it), so that the suite needs
+// nothing outside the repository.
 func multinodeScript(t *testing.T) string {
-	cands := []string{os.Getenv("GOMPI_MULTINODE")}
-	for _, up := range []string{"..", "../.."} {
-		cands = append(cands, filepath.Join(repoDir, up, "shared", "multinode", "two-nodes.sh"))
-	}
+	cands := []string{os.Getenv("GOMPI_MULTINODE"), filepath.Join(repoDir, "tests", "multinode", "two-nodes.sh")}
 	for _, c := range cands {
 		if c == "" {
 			continue
