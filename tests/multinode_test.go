@@ -13,7 +13,7 @@ import (
 	"time"
 )
 
-// twoNodes is a pair of simulated nodes made by ../shared/multinode's
+// twoNodes is a pair of simulated nodes made by tests/multinode's
 // two-nodes.sh: network and UTS namespaces nodeA (10.77.0.1) and nodeB
 // (10.77.0.2), OpenMPI's rsh launcher through a fake ssh. Each test run
 // gets its own namespace names and state, so parallel runs do not meet.
