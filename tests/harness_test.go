@@ -177,11 +177,17 @@ func (r result) status() string { s, _ := r.Reply["status"].(string); return s }
 // drive runs actions against the kernel through jupyter_client.
 func drive(t *testing.T, connFile string, actions ...action) []result {
 	t.Helper()
+	return runDrive(t, exec.Command(python, filepath.Join(repoDir, "tests", "py", "drive.py"), connFile), actions)
+}
+
+// runDrive runs cmd, a drive.py command line (here, or inside a node), with
+// actions on its standard input, and decodes its results.
+func runDrive(t *testing.T, cmd *exec.Cmd, actions []action) []result {
+	t.Helper()
 	in, err := json.Marshal(actions)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(python, filepath.Join(repoDir, "tests", "py", "drive.py"), connFile)
 	cmd.Stdin = bytes.NewReader(in)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb

@@ -2,7 +2,6 @@ package tests
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -104,24 +103,8 @@ func (n *twoNodes) startKernel(extraEnv ...string) *kernelProc {
 
 // drive runs tests/py/drive.py on nodeA, where the kernel's sockets are.
 func (n *twoNodes) drive(connFile string, actions ...action) []result {
-	t := n.t
-	t.Helper()
-	in, err := json.Marshal(actions)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := n.cmd("run", python, filepath.Join(repoDir, "tests", "py", "drive.py"), connFile)
-	cmd.Stdin = bytes.NewReader(in)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("drive.py on nodeA: %v\nstderr:\n%s", err, errb.String())
-	}
-	var res []result
-	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
-		t.Fatalf("drive.py output: %v\n%s\nstderr:\n%s", err, out.String(), errb.String())
-	}
-	return res
+	n.t.Helper()
+	return runDrive(n.t, n.cmd("run", python, filepath.Join(repoDir, "tests", "py", "drive.py"), connFile), actions)
 }
 
 // noLeftovers waits until no process is left inside either node.
