@@ -171,6 +171,7 @@ type Progress func(elapsed time.Duration)
 // wrapping ctx.Err() when the build was interrupted.
 func (b *Builder) Compile(ctx context.Context, src string, progress Progress) (*Artifact, error) {
 	names := shimNames(b.opts.Shims)
+	names[guardPath] = guardName // see guard.go
 	plan, err := planCell(src, names)
 	if err != nil {
 		return nil, err
@@ -183,7 +184,11 @@ func (b *Builder) Compile(ctx context.Context, src string, progress Progress) (*
 		if !ok || shimPaths[ip] != "" {
 			continue
 		}
-		s := newShim(ip, name, usedSymbols(plan, ip, name, b.opts.Shims[ip+"/"+name]), b.host.mainPath)
+		syms := b.opts.Shims[ip+"/"+name]
+		if ip == guardPath {
+			syms = GuardSymbols(nil) // the types; the loader binds the kernel's
+		}
+		s := newShim(ip, name, usedSymbols(plan, ip, name, syms), b.host.mainPath)
 		shims = append(shims, s)
 		shimPaths[ip] = s.path
 		for _, sk := range s.skipped {

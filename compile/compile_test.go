@@ -736,3 +736,77 @@ func TestInitPanics(t *testing.T) {
 		t.Errorf("session after a failed load: %s", got)
 	}
 }
+
+// guardedCell starts goroutines and callbacks that panic, as careless
+// compiled code may: each is recovered and reported, and the rank lives.
+// The untyped constants passed to go statements keep their parameter's
+// type (Go evaluates the arguments before the goroutine starts).
+const guardedCell = `import (
+	"context"
+	"time"
+)
+
+const Late = "late"
+
+func fail(msg string, done chan bool) {
+	defer close(done)
+	panic(msg)
+}
+
+// Spawn panics in a goroutine of its own.
+func Spawn(done chan bool) { go fail(Late, done) }
+
+// Later panics in a time.AfterFunc callback.
+func Later(done chan bool) {
+	time.AfterFunc(time.Millisecond, func() { defer close(done); panic("timer") })
+}
+
+// WhenDone writes to a nil map in a context.AfterFunc callback.
+func WhenDone(done chan bool) {
+	ctx, cancel := context.WithCancel(context.Background())
+	context.AfterFunc(ctx, func() {
+		defer close(done)
+		var m map[string]int
+		m["x"] = 1
+	})
+	cancel()
+}
+
+func send(ch chan float64, x float64) { ch <- x }
+
+// Halves sends 1.5 and 2 from two goroutines.
+func Halves() float64 {
+	ch := make(chan float64, 2)
+	go send(ch, 3/2.0)
+	go func(x float64) { ch <- x }(2)
+	return <-ch + <-ch
+}
+`
+
+func TestCompiledGoroutinePanics(t *testing.T) {
+	setup(t)
+	a := build(t, guardedCell)
+	s, out := newSession(t)
+	bind(t, s, a)
+	for _, tc := range []struct{ call, want string }{
+		{"Spawn", "panic: late [recovered]\n\tin a goroutine started by a cell; the goroutine ended, the session goes on"},
+		{"Later", "panic: timer [recovered]"},
+		{"WhenDone", "panic: assignment to entry in nil map [recovered]"},
+	} {
+		out.Reset()
+		run(t, s, "done := make(chan bool); "+tc.call+"(done); <-done")
+		deadline := time.Now().Add(10 * time.Second)
+		for !strings.Contains(out.String(), tc.want) && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		if got := out.String(); !strings.Contains(got, tc.want) {
+			t.Errorf("%s: stderr %q, want %q", tc.call, got, tc.want)
+		}
+	}
+	if got := run(t, s, "Halves()"); got != "3.5" {
+		t.Errorf("Halves() = %s", got)
+	}
+	if got := run(t, s, "1 + 1"); got != "2" {
+		t.Errorf("after the panics: %s", got)
+	}
+}

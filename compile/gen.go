@@ -94,6 +94,13 @@ func planCell(src string, shimNames map[string]string) (*cellPlan, error) {
 		}
 		return nil, fmt.Errorf("compile: parse: %w", err)
 	}
+	if guarded, ok := guardSource(body, stdNames()); ok {
+		body = guarded
+		fset = token.NewFileSet()
+		if f, err = parser.ParseFile(fset, cellFile, "package main\n//line "+cellFile+":1:1\n"+body, parser.ParseComments|parser.SkipObjectResolution); err != nil {
+			return nil, fmt.Errorf("compile: parse after guarding goroutines: %w", err)
+		}
+	}
 	p := &cellPlan{file: f, fset: fset, body: body}
 	for _, im := range f.Imports {
 		ip, _ := strconv.Unquote(im.Path.Value)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"go/parser"
 	"go/token"
+	"maps"
 	"os"
 	"path"
 	"plugin"
@@ -132,6 +133,15 @@ func openPlugin(name string) (p *plugin.Plugin, err error) {
 // cannot rebind them for it. The kernel keeps its own writers (taken at
 // start), so only cell output goes there.
 func (l *Loader) Bind(ctx context.Context, s *session.Session, a *Artifact, shims interp.Exports) error {
+	if _, ok := shims[GuardKey]; !ok {
+		// Panics recovered in compiled goroutines are reported by the
+		// session they run for.
+		shims = maps.Clone(shims)
+		if shims == nil {
+			shims = interp.Exports{}
+		}
+		shims[GuardKey] = GuardSymbols(s.GoPanic)
+	}
 	x, err := l.Open(a, shims)
 	if err != nil {
 		return err

@@ -87,6 +87,9 @@ func NewRank(f *Fabric, args []string) (*Rank, error) {
 		return nil, fmt.Errorf("interpreter: %w", err)
 	}
 	r.sess = sess
+	// Compiled code's goroutines and callbacks report recovered panics
+	// through the session, as the interpreter's do.
+	r.shims[compile.GuardKey] = compile.GuardSymbols(sess.GoPanic)
 	r.api.SetInterpreter(sess, sess)
 	return r, nil
 }

@@ -152,6 +152,11 @@ fmt.Println("equal", same, moved)`
 		exec1(`fmt.Println("after", Total([]float64{1}))`),                  // 11
 		action{"do": "execute", "code": fmt.Sprintf("%%%%compile\nconst Fresh = %d\n\nfunc Later() int { return Fresh }\n", time.Now().UnixNano()), "interrupt_after": 0.3}, // 12
 		exec1(`"alive after an interrupted build"`), // 13
+		// 14, 15: careless compiled code — a panicking goroutine and timer
+		// callback are reported on every rank; the ranks live on.
+		exec1("%%compile\nimport \"time\"\n\nfunc Boom(done chan bool) {\n\ttime.AfterFunc(time.Millisecond, func() { defer close(done); panic(\"late in compiled code\") })\n\tgo func() { panic(\"gone in compiled code\") }()\n}\n"),
+		exec1("done := make(chan bool)\nBoom(done)\n<-done\ntime.Sleep(300 * time.Millisecond)"),
+		exec1(`fmt.Println("alive", Total([]float64{1}))`), // 16
 	)
 	for i, r := range res {
 		t.Logf("cell %d: %s %v\n%s", i, r.status(), r.Reply["evalue"], r.shown())
@@ -204,6 +209,16 @@ fmt.Println("equal", same, moved)`
 	}
 	if got := textResult(res[13]); got != `"alive after an interrupted build"` {
 		t.Errorf("after an interrupted build: %q", got)
+	}
+	for r := 0; r < 4; r++ {
+		for _, want := range []string{"panic: late in compiled code [recovered]", "panic: gone in compiled code [recovered]"} {
+			if !printedBy(res[15].stream("stderr"), r, want) {
+				t.Errorf("a panic in compiled code's goroutine: want rank %d's %q in\n%s", r, want, res[15].stream("stderr"))
+			}
+		}
+		if !printedBy(res[16].stream("stdout"), r, "alive 4") {
+			t.Errorf("after panics in compiled goroutines: want rank %d's \"alive 4\" in\n%s", r, res[16].stream("stdout"))
+		}
 	}
 }
 
