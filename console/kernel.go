@@ -15,6 +15,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/gompi-kernel/gompi-kernel/internal/loopbind"
 	"github.com/gompi-kernel/gompi-kernel/jupyter"
 )
 
@@ -80,6 +81,14 @@ func startKernel(ctx context.Context, o Options) (*kernelProcess, error) {
 	defer logf.Close()
 	k.cmd = exec.Command(argv[0], argv[1:]...)
 	k.cmd.Stdout, k.cmd.Stderr = logf, logf
+	if o.Ranks > 1 && loopbind.ForOpenMPI(argv[0]) {
+		// Every rank runs here: mpirun's own listener stays on loopback.
+		if lib, err := loopbind.Library(""); err != nil {
+			fmt.Fprintf(logf, "console: mpirun's out-of-band port will listen on every address: %v\n", err)
+		} else {
+			k.cmd.Env = loopbind.Preload(os.Environ(), lib)
+		}
+	}
 	k.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := k.cmd.Start(); err != nil {
 		_ = os.Remove(k.connFile)
