@@ -13,7 +13,8 @@ import (
 // terminal (tmux): it starts its own 4-rank kernel, shows labelled output,
 // completes with Tab, continues an unfinished block, stops a `for {}` with
 // Ctrl-C on every rank and runs the next cell, shows an error in red,
-// answers input, and quits with Ctrl-D leaving no process behind.
+// answers input, and quits with Ctrl-D leaving no process behind; its
+// job listens on loopback only.
 func TestGoConsole(t *testing.T) {
 	runtimeDir := t.TempDir()
 	env := []string{"JUPYTER_RUNTIME_DIR=" + runtimeDir,
@@ -26,6 +27,9 @@ func TestGoConsole(t *testing.T) {
 		}
 	})
 	s.waitFor("In [1]:", 90*time.Second)
+	// Every rank is on this host: nothing of the job, mpirun included,
+	// listens beyond loopback.
+	checkJobListensOnLoopback(t)
 
 	s.typeLine(`fmt.Println("hi from", mpi.Rank())`)
 	for r := 0; r < 4; r++ {

@@ -96,3 +96,38 @@ func socketInodes(pid int) []string {
 	}
 	return inodes
 }
+
+// loopbackAddr tells whether a listening address from listeningSockets is
+// on loopback: 127.0.0.0/8, or ::1 (as /proc/net/tcp6 writes it).
+func loopbackAddr(addr string) bool {
+	return strings.HasPrefix(addr, "127.") || strings.HasPrefix(addr, "[00000000000000000000000001000000]:")
+}
+
+// checkJobListensOnLoopback checks that no process of a kernel's job
+// (mpirun and the ranks: every process whose command line names the
+// kernel binary) listens beyond loopback, and that mpirun's listeners were
+// among those seen.
+func checkJobListensOnLoopback(t *testing.T) {
+	t.Helper()
+	listening := listeningSockets(t)
+	launcher := 0
+	for _, pid := range processesOf(binary) {
+		comm, _ := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "comm"))
+		name := strings.TrimSpace(string(comm))
+		for _, inode := range socketInodes(pid) {
+			addr, ok := listening[inode]
+			if !ok {
+				continue
+			}
+			if name == "mpirun" {
+				launcher++
+			}
+			if !loopbackAddr(addr) {
+				t.Errorf("%s (pid %d) listens on %s", name, pid, addr)
+			}
+		}
+	}
+	if launcher == 0 {
+		t.Errorf("no listening socket of mpirun found: the check saw nothing of the launcher")
+	}
+}
