@@ -15,6 +15,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/gompi-kernel/gompi-kernel/internal/loopbind"
 	"github.com/gompi-kernel/gompi-kernel/kernel"
 	"github.com/gompi-kernel/gompi-kernel/kernelspec"
 	"github.com/gompi-kernel/gompi-kernel/modes"
@@ -45,6 +46,11 @@ Usage:
   gompi-kernel install [flags]         install a kernelspec for JupyterLab,
                                        notebook, console and nbconvert
   gompi-kernel uninstall [flags]       remove an installed kernelspec
+  gompi-kernel loopbind                print the path of the shim that keeps
+                                       OpenMPI mpirun's own listener on
+                                       loopback (building it once), for
+                                       LD_PRELOAD=$(gompi-kernel loopbind) mpirun …
+                                       when every rank runs on this host
   gompi-kernel version                 print the version
   gompi-kernel help                    this text
 
@@ -95,6 +101,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return uninstall(args[1:], stdout, stderr)
 		case "version":
 			fmt.Fprintln(stdout, "gompi-kernel", kernel.Version())
+			return 0
+		case "loopbind":
+			if len(args) > 1 {
+				fmt.Fprintf(stderr, "gompi-kernel loopbind takes no arguments\n\n%s", usage)
+				return 2
+			}
+			lib, err := loopbind.Library("")
+			if err != nil {
+				fmt.Fprintln(stderr, "gompi-kernel:", err)
+				return 1
+			}
+			fmt.Fprintln(stdout, lib)
 			return 0
 		case "help":
 			fmt.Fprint(stdout, usage)
