@@ -139,7 +139,7 @@ func (c *Coordinator) finishBuild(ctx context.Context, a *compile.Artifact, p *p
 		return res
 	}
 	p.end(summary(a))
-	return kernel.Outcome{}
+	return kernel.Outcome{Seconds: res.Seconds} // each rank's load, for %time
 }
 
 // load sends the artifact to every worker and binds it on every rank. The

@@ -119,7 +119,13 @@ func (c *Coordinator) Execute(ctx context.Context, code string, out kernel.Outpu
 		return c.magic(ctx, cell, out)
 	}
 	if cell.compile {
-		return c.compileCell(ctx, cell.code, out)
+		start := time.Now()
+		res := c.compileCell(ctx, cell.code, out)
+		if cell.time {
+			// The build runs on rank 0 only; the load on every rank.
+			out.Stream("stdout", fmt.Sprintf("Build and load: %v on rank 0; load: %s", round(time.Since(start).Seconds()), wallTimes(res.Seconds)), nil)
+		}
+		return res
 	}
 	if res := c.buildImports(ctx, cell.code, out); res.Err != nil {
 		return res

@@ -157,6 +157,7 @@ fmt.Println("equal", same, moved)`
 		exec1("%%compile\nimport \"time\"\n\nfunc Boom(done chan bool) {\n\ttime.AfterFunc(time.Millisecond, func() { defer close(done); panic(\"late in compiled code\") })\n\tgo func() { panic(\"gone in compiled code\") }()\n}\n"),
 		exec1("done := make(chan bool)\nBoom(done)\n<-done\ntime.Sleep(300 * time.Millisecond)"),
 		exec1(`fmt.Println("alive", Total([]float64{1}))`), // 16
+		exec1("%%time\n%%compile\nfunc Twice(x int) int { return 2 * x }\n"), // 17
 	)
 	for i, r := range res {
 		t.Logf("cell %d: %s %v\n%s", i, r.status(), r.Reply["evalue"], r.shown())
@@ -209,6 +210,9 @@ fmt.Println("equal", same, moved)`
 	}
 	if got := textResult(res[13]); got != `"alive after an interrupted build"` {
 		t.Errorf("after an interrupted build: %q", got)
+	}
+	if out := res[17].stream("stdout"); !regexp.MustCompile(`Build and load: [0-9.]+m?s on rank 0; load: Wall time: \[0\] [0-9.]+[mµ]?s \[1\] .* \[3\] [0-9.]+[mµ]?s; slowest: rank \d`).MatchString(out) {
+		t.Errorf("%%%%time on a %%%%compile cell: %q", out)
 	}
 	for r := 0; r < 4; r++ {
 		for _, want := range []string{"panic: late in compiled code [recovered]", "panic: gone in compiled code [recovered]"} {
