@@ -156,7 +156,7 @@ fmt.Println("equal", same, moved)`
 		// callback are reported on every rank; the ranks live on.
 		exec1("%%compile\nimport \"time\"\n\nfunc Boom(done chan bool) {\n\ttime.AfterFunc(time.Millisecond, func() { defer close(done); panic(\"late in compiled code\") })\n\tgo func() { panic(\"gone in compiled code\") }()\n}\n"),
 		exec1("done := make(chan bool)\nBoom(done)\n<-done\ntime.Sleep(300 * time.Millisecond)"),
-		exec1(`fmt.Println("alive", Total([]float64{1}))`), // 16
+		exec1(`fmt.Println("alive", Total([]float64{1}))`),                   // 16
 		exec1("%%time\n%%compile\nfunc Twice(x int) int { return 2 * x }\n"), // 17
 	)
 	for i, r := range res {
