@@ -172,6 +172,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	}
 	cfg.Log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
 	cfg.Hint = stdout
+	cfg.Stderr = stderr
 
 	// SIGTERM (what mpirun and Jupyter send) and SIGINT end the kernel
 	// cleanly: workers told to quit, connection file removed.
