@@ -68,18 +68,18 @@ func (h host) String() string {
 // can serve, but the user must know where). The explanation's second line
 // says what to do.
 func (h host) placement(ip string, fromFrontend bool) (problem string, fatal bool) {
-	fix := "make the launcher put rank 0 on that host: OpenMPI's mpirun places it on the first host of " +
-		"--host or of the hostfile, Hydra's mpiexec on the first host of -f, srun on the first node of the allocation"
+	const how = "OpenMPI's mpirun puts rank 0 on its own host when the hostfile or --host names it, else on the " +
+		"first host named; Hydra's mpiexec on the first host of -f; srun on the first node of the allocation"
+	const byHand = "start the kernel by hand on rank 0's host with --ip set to an address of that host " +
+		"(gompi-kernel --ip ADDRESS --connection-file NEW.json) and attach to it with jupyter console --existing NEW.json"
 	local, loopback, known := h.resolve(ip)
 	switch {
 	case !known:
 		return "", false // a name that does not resolve here: binding will say
 	case !local && fromFrontend:
 		return fmt.Sprintf("The connection file names ip %s, which is not an address of this host, %s, where rank 0 runs: "+
-			"the frontend waits for the kernel at %s and nothing can be bound there.\nWhat to do: either %s, "+
-			"or start the kernel by hand with --ip set to an address of rank 0's host "+
-			"(gompi-kernel --ip ADDRESS --connection-file NEW.json) and attach to it with jupyter console --existing NEW.json.",
-			ip, h, ip, fix), true
+			"the frontend waits for the kernel at %s and nothing can be bound there.\n"+
+			"What to do: make the launcher put rank 0 on the host of %s (%s), or %s.", ip, h, ip, ip, how, byHand), true
 	case !local:
 		return fmt.Sprintf("--ip %s is not an address of this host, %s, where rank 0 runs.\n"+
 			"What to do: give --ip one of its addresses (0.0.0.0 for all of them).", ip, h), true
@@ -93,11 +93,12 @@ func (h host) placement(ip string, fromFrontend bool) (problem string, fatal boo
 	if fromFrontend {
 		return fmt.Sprintf("The connection file names ip %s, the frontend's own host, but rank 0 runs on another host, %s, "+
 			"not on the launcher's (%s), where the frontend is: the frontend cannot reach the kernel and would time out.\n"+
-			"What to do: either %s, or install the kernelspec so that rank 0 stays on the frontend's host.", ip, h, where, fix), true
+			"What to do: make the launcher put rank 0 on its own host, the frontend's (%s), or %s.", ip, h, where, how, byHand), true
 	}
-	return fmt.Sprintf("--ip %s binds the kernel to this host's loopback, and this host, %s, is not the launcher's (%s): "+
-		"the connection file can be used only on this host (or through an SSH tunnel to it).\n"+
-		"What to do: pass --ip with an address of this host that the frontend can reach, or %s.", ip, h, where, fix), false
+	return fmt.Sprintf("--ip %s binds the kernel to the loopback of this host, %s, which is not the launcher's (%s): "+
+		"the connection file works only on this host (or through an SSH tunnel to it).\n"+
+		"What to do: pass --ip with an address of this host that the frontend can reach, "+
+		"or make the launcher put rank 0 on its own host (%s).", ip, h, where, how), false
 }
 
 // resolve says whether ip (an address or a host name) is one of this

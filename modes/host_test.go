@@ -25,7 +25,7 @@ func TestPlacement(t *testing.T) {
 			map[string]string{"OMPI_MCA_orte_hnp_uri": hnpA, "OMPI_MCA_orte_local_daemon_uri": hnpA}, false, nil},
 		{"localhost by name", "localhost", true, nil, false, nil},
 		{"another host's address", "10.77.0.1", true, nil, true,
-			[]string{"names ip 10.77.0.1", "nodeB (10.77.0.2, 127.0.0.1)", "What to do:", "--ip", "first host of --host or of the hostfile"}},
+			[]string{"names ip 10.77.0.1", "nodeB (10.77.0.2, 127.0.0.1)", "What to do:", "--ip", "on its own host when the hostfile or --host names it"}},
 		{"--ip of another host", "10.77.0.1", false, nil, true,
 			[]string{"--ip 10.77.0.1 is not an address of this host, nodeB (10.77.0.2, 127.0.0.1)", "What to do: give --ip"}},
 		{"loopback, mpirun elsewhere", "127.0.0.1", true,

@@ -77,8 +77,9 @@ Install flags:
   --mpirun PATH               the same as --launcher
   --hostfile FILE             hosts the launcher spreads ranks over (OpenMPI
                               --hostfile, Hydra -f; srun takes none). Rank 0
-                              goes on the first host: make it the host Jupyter
-                              runs on
+                              must run where Jupyter does: OpenMPI puts it on
+                              mpirun's host if the file names that host,
+                              Hydra on the file's first host
   --launcher-arg ARG          one argument for the launcher, passed verbatim
                               before the kernel; repeat for more (e.g.
                               --launcher-arg=--mpi=pmix for srun)
