@@ -123,14 +123,16 @@ func TestJupyterSeesIt(t *testing.T) {
 	}
 }
 
-// fakeLaunchers writes scripts that answer --version as OpenMPI's mpirun,
-// MPICH's Hydra mpiexec and Slurm's srun do, and one that answers nothing.
+// fakeLaunchers writes scripts that answer --version as OpenMPI's mpirun
+// and mpiexec, MPICH's Hydra mpiexec and Slurm's srun do, and one that
+// answers nothing.
 func fakeLaunchers(t *testing.T) (dir string) {
 	t.Helper()
 	dir = t.TempDir()
 	for name, version := range map[string]string{
 		"mpirun":        "echo 'mpirun (Open MPI) 4.1.4'; echo; echo 'Report bugs to http://www.open-mpi.org/community/help/'",
 		"mpiexec.hydra": "echo 'HYDRA build details:'; echo '    Version:                                 4.0.2'",
+		"mpiexec":       "echo 'mpiexec (OpenRTE) 4.1.4'",
 		"srun":          "echo 'slurm 23.02.6'",
 		"silent":        "exit 1",
 	} {
@@ -163,6 +165,7 @@ func TestLauncherArgv(t *testing.T) {
 			"mpirun -n 8 --oversubscribe --bind-to none --hostfile " + hosts + " --mca btl_tcp_if_include ib0"},
 		{"mpiexec.hydra", "hosts", []string{"-genv", "FI_PROVIDER=tcp"},
 			"mpiexec.hydra -n 8 -bind-to none -f " + hosts + " -genv FI_PROVIDER=tcp"},
+		{"mpiexec", "hosts", nil, "mpiexec -n 8 --oversubscribe --bind-to none --hostfile " + hosts},
 		{"srun", "", []string{"--mpi=pmix"}, "srun --ntasks 8 --cpu-bind=none --mpi=pmix"},
 		{"silent", "", nil, "silent -n 8 --oversubscribe --bind-to none"},
 	} {
