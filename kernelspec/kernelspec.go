@@ -20,7 +20,7 @@ import (
 type Options struct {
 	Name        string // directory name, what `jupyter console --kernel NAME` takes; default "gompi"
 	DisplayName string // what a notebook's kernel menu shows; default "Go (MPI, N ranks)"
-	Ranks       int    // MPI ranks; 1 runs the kernel without mpirun (an MPI singleton)
+	Ranks       int    // MPI ranks; 1 runs the kernel without a launcher (an MPI singleton) unless one is asked for
 	Prefix      string // install under PREFIX/share/jupyter; empty = the user's data dir
 	Executable  string // the gompi-kernel binary; default: the running one
 	// Launcher starts the ranks: a name looked up on PATH (mpirun, mpiexec,

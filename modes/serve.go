@@ -33,7 +33,7 @@ type Config struct {
 	// wrote it knows it already).
 	Hint io.Writer
 	// Stderr receives, as plain text, why rank 0 cannot serve where it
-	// runs (the log has it too, in one line); nil: the log only.
+	// runs (the log's error then points to it); nil: the error holds it.
 	Stderr io.Writer
 }
 
