@@ -20,11 +20,21 @@ import (
 type Options struct {
 	Name        string // directory name, what `jupyter console --kernel NAME` takes; default "gompi"
 	DisplayName string // what a notebook's kernel menu shows; default "Go (MPI, N ranks)"
-	Ranks       int    // MPI ranks; 1 runs the kernel without mpirun (an MPI singleton)
+	Ranks       int    // MPI ranks; 1 runs the kernel without a launcher (an MPI singleton) unless one is asked for
 	Prefix      string // install under PREFIX/share/jupyter; empty = the user's data dir
 	Executable  string // the gompi-kernel binary; default: the running one
-	MPIRun      string // the mpirun to call; default: found on PATH
-	LogLevel    string // passed as --log-level when set
+	// Launcher starts the ranks: a name looked up on PATH (mpirun, mpiexec,
+	// mpiexec.hydra, srun) or a path; default mpirun. Its --version answer
+	// decides its spelling (OpenMPI, MPICH Hydra, Slurm).
+	Launcher string
+	// Hostfile, when set, is handed to the launcher (OpenMPI --hostfile,
+	// Hydra -f); it must exist and is written as an absolute path. srun
+	// takes none: the allocation decides the nodes.
+	Hostfile string
+	// LauncherArgs go to the launcher verbatim, after its own flags and
+	// before the kernel: e.g. --mpi=pmix for srun, --mca settings.
+	LauncherArgs []string
+	LogLevel     string // passed as --log-level when set
 }
 
 // Spec is the kernel.json document.
@@ -83,19 +93,44 @@ func (o *Options) fill() error {
 		return fmt.Errorf("absolute path of %s: %w", o.Executable, err)
 	}
 	o.Executable = exe
-	if o.Ranks > 1 && o.MPIRun == "" {
-		p, err := exec.LookPath("mpirun")
-		if err != nil {
-			return fmt.Errorf("a kernel on %d ranks needs mpirun (apt-get install openmpi-bin): %w", o.Ranks, err)
-		}
-		o.MPIRun = p
+	if !o.launched() {
+		return nil
 	}
-	if o.MPIRun != "" {
-		if p, err := filepath.Abs(o.MPIRun); err == nil {
-			o.MPIRun = p
+	if o.Launcher == "" {
+		o.Launcher = "mpirun"
+	}
+	p, err := exec.LookPath(o.Launcher)
+	if err != nil {
+		if o.Launcher == "mpirun" {
+			return fmt.Errorf("a kernel on %d ranks needs mpirun (apt-get install openmpi-bin), or --launcher: %w", o.Ranks, err)
 		}
+		return fmt.Errorf("launcher %s: %w", o.Launcher, err)
+	}
+	if o.Launcher, err = filepath.Abs(p); err != nil {
+		return fmt.Errorf("absolute path of launcher %s: %w", p, err)
+	}
+	if o.Hostfile != "" {
+		h, err := filepath.Abs(o.Hostfile)
+		if err != nil {
+			return fmt.Errorf("absolute path of hostfile %s: %w", o.Hostfile, err)
+		}
+		st, err := os.Stat(h)
+		if err != nil {
+			return fmt.Errorf("hostfile: %w", err)
+		}
+		if st.IsDir() {
+			return fmt.Errorf("hostfile %s is a directory", h)
+		}
+		o.Hostfile = h
 	}
 	return nil
+}
+
+// launched reports whether the kernel is started by a launcher: on more than
+// one rank, or on one when a launcher, hostfile or launcher argument was
+// asked for (one rank on a node of the allocation, say).
+func (o *Options) launched() bool {
+	return o.Ranks > 1 || o.Launcher != "" || o.Hostfile != "" || len(o.LauncherArgs) > 0
 }
 
 // Build returns the kernel.json for o.
@@ -108,15 +143,25 @@ func Build(o Options) (Spec, error) {
 		kernelArgs = append(kernelArgs, "--log-level", o.LogLevel)
 	}
 	argv := kernelArgs
-	if o.Ranks > 1 {
-		argv = append(append([]string{o.MPIRun, "-n", strconv.Itoa(o.Ranks)}, launcherFlags(o.MPIRun)...), kernelArgs...)
+	if o.launched() {
+		kind := detect(o.Launcher)
+		flags, err := kind.flags(o.Ranks, o.Hostfile)
+		if err != nil {
+			return Spec{}, fmt.Errorf("%s (%s): %w", o.Launcher, kind, err)
+		}
+		argv = append([]string{o.Launcher}, flags...)
+		argv = append(argv, o.LauncherArgs...)
+		argv = append(argv, kernelArgs...)
 	}
 	return Spec{
 		Argv:        argv,
 		DisplayName: o.DisplayName,
 		Language:    "go",
-		// mpirun turns SIGINT into SIGTERM for every rank, which kills the
-		// job: interrupts must come as messages.
+		// No launcher passes a SIGINT on as an interrupt: OpenMPI's mpirun
+		// and Hydra's mpiexec end the job on it, srun reports the job's
+		// state on the first and kills it on a second within a second.
+		// Interrupts must come as messages, which rank 0 passes to every
+		// rank.
 		InterruptMode: "message",
 		Env: map[string]string{
 			// OpenMPI refuses to start as root without these; harmless otherwise.
@@ -191,21 +236,63 @@ func Uninstall(name, prefix string) (string, error) {
 	return dir, nil
 }
 
-// launcherFlags are the flags that let a notebook kernel run more ranks
-// than cores, unbound, in the launcher's own spelling: more ranks than cores
-// is normal for exploring a parallel program on a laptop, and bound ranks
-// of a notebook kernel would fight over the same core. OpenMPI's mpirun
-// needs --oversubscribe --bind-to none; MPICH's Hydra mpiexec (also Intel
-// MPI's and MVAPICH's) oversubscribes by itself and spells -bind-to none.
-// The launcher is asked with --version; one that does not answer is taken
-// for OpenMPI.
-func launcherFlags(mpirun string) []string {
+// kind is a launcher's family, which decides how its flags are spelled.
+type kind string
+
+const (
+	openMPI kind = "OpenMPI"
+	hydra   kind = "MPICH Hydra"
+	slurm   kind = "Slurm srun"
+)
+
+// detect asks the launcher with --version which family it belongs to:
+// MPICH's Hydra mpiexec (also Intel MPI's and MVAPICH's) says HYDRA or MPICH,
+// srun says "slurm 23.02.6". A launcher that does not answer is taken for
+// srun if it is called srun, else for OpenMPI.
+func detect(launcher string) kind {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	out, _ := exec.CommandContext(ctx, mpirun, "--version").CombinedOutput()
+	out, _ := exec.CommandContext(ctx, launcher, "--version").CombinedOutput()
 	v := string(out)
-	if strings.Contains(v, "HYDRA") || strings.Contains(v, "MPICH") || strings.Contains(v, "Intel(R) MPI") {
-		return []string{"-bind-to", "none"}
+	switch {
+	case strings.Contains(v, "Open MPI") || strings.Contains(v, "OpenRTE") || strings.Contains(v, "PRRTE"):
+		return openMPI
+	case strings.Contains(v, "HYDRA") || strings.Contains(v, "MPICH") || strings.Contains(v, "Intel(R) MPI"):
+		return hydra
+	case strings.HasPrefix(strings.TrimSpace(v), "slurm"):
+		return slurm
+	case filepath.Base(launcher) == "srun":
+		return slurm
 	}
-	return []string{"--oversubscribe", "--bind-to", "none"}
+	return openMPI
+}
+
+// flags are the launcher's own flags for ranks ranks and the hostfile (""
+// for none), in its spelling. They let a notebook kernel run more ranks than
+// cores, unbound: more ranks than cores is normal for exploring a parallel
+// program on a laptop, and bound ranks of a notebook kernel would fight over
+// the same core. OpenMPI's mpirun needs --oversubscribe --bind-to none;
+// Hydra oversubscribes by itself and spells -bind-to none; srun must stay
+// inside its allocation (no oversubscription) and spells --cpu-bind=none.
+func (k kind) flags(ranks int, hostfile string) ([]string, error) {
+	n := strconv.Itoa(ranks)
+	switch k {
+	case hydra:
+		f := []string{"-n", n, "-bind-to", "none"}
+		if hostfile != "" {
+			f = append(f, "-f", hostfile)
+		}
+		return f, nil
+	case slurm:
+		if hostfile != "" {
+			return nil, errors.New("srun takes no hostfile: the Slurm allocation decides the nodes " +
+				"(choose them with sbatch/salloc, or pass --launcher-arg=--nodelist=...)")
+		}
+		return []string{"--ntasks", n, "--cpu-bind=none"}, nil
+	}
+	f := []string{"-n", n, "--oversubscribe", "--bind-to", "none"}
+	if hostfile != "" {
+		f = append(f, "--hostfile", hostfile)
+	}
+	return f, nil
 }

@@ -14,7 +14,7 @@ import (
 func TestInstallHonoursJupyterDataDir(t *testing.T) {
 	data := t.TempDir()
 	t.Setenv("JUPYTER_DATA_DIR", data)
-	dir, err := Install(Options{Name: "gompi-test", Ranks: 3, Executable: "/opt/bin/gompi-kernel", MPIRun: "/usr/bin/mpirun"})
+	dir, err := Install(Options{Name: "gompi-test", Ranks: 3, Executable: "/opt/bin/gompi-kernel", Launcher: "/usr/bin/mpirun"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,26 +123,98 @@ func TestJupyterSeesIt(t *testing.T) {
 	}
 }
 
-// TestLauncherFlags: an MPICH (Hydra) launcher gets its own spelling and no
-// --oversubscribe, which it does not know; OpenMPI, or a launcher that does
-// not say, gets OpenMPI's.
-func TestLauncherFlags(t *testing.T) {
-	dir := t.TempDir()
-	hydra := filepath.Join(dir, "mpiexec.hydra")
-	if err := os.WriteFile(hydra, []byte("#!/bin/sh\necho 'HYDRA build details:'\necho '    Version: 4.0.2'\n"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	silent := filepath.Join(dir, "silent")
-	if err := os.WriteFile(silent, []byte("#!/bin/sh\nexit 1\n"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for _, tc := range []struct{ launcher, want string }{
-		{hydra, "-bind-to none"},
-		{silent, "--oversubscribe --bind-to none"},
-		{filepath.Join(dir, "absent"), "--oversubscribe --bind-to none"},
+// fakeLaunchers writes scripts that answer --version as OpenMPI's mpirun
+// and mpiexec, MPICH's Hydra mpiexec and Slurm's srun do, and one that
+// answers nothing.
+func fakeLaunchers(t *testing.T) (dir string) {
+	t.Helper()
+	dir = t.TempDir()
+	for name, version := range map[string]string{
+		"mpirun":        "echo 'mpirun (Open MPI) 4.1.4'; echo; echo 'Report bugs to http://www.open-mpi.org/community/help/'",
+		"mpiexec.hydra": "echo 'HYDRA build details:'; echo '    Version:                                 4.0.2'",
+		"mpiexec":       "echo 'mpiexec (OpenRTE) 4.1.4'",
+		"srun":          "echo 'slurm 23.02.6'",
+		"silent":        "exit 1",
 	} {
-		if got := strings.Join(launcherFlags(tc.launcher), " "); got != tc.want {
-			t.Errorf("%s: flags %q, want %q", filepath.Base(tc.launcher), got, tc.want)
+		script := "#!/bin/sh\n[ \"$1\" = --version ] || exit 2\n" + version + "\n"
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(script), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// TestLauncherArgv: each launcher gets its own spelling of the rank count,
+// the hostfile and "unbound, oversubscribed"; --launcher-arg values come
+// verbatim after them, before the kernel. A launcher that does not say what
+// it is is taken for OpenMPI.
+func TestLauncherArgv(t *testing.T) {
+	dir := fakeLaunchers(t)
+	hosts := filepath.Join(dir, "hosts")
+	if err := os.WriteFile(hosts, []byte("node1 slots=8\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(dir) // the hostfile is given relative, and must come out absolute
+	kernel := "/opt/bin/gompi-kernel --connection-file {connection_file}"
+	for _, tc := range []struct {
+		launcher, hostfile string
+		args               []string
+		want               string
+	}{
+		{"mpirun", "hosts", []string{"--mca", "btl_tcp_if_include", "ib0"},
+			"mpirun -n 8 --oversubscribe --bind-to none --hostfile " + hosts + " --mca btl_tcp_if_include ib0"},
+		{"mpiexec.hydra", "hosts", []string{"-genv", "FI_PROVIDER=tcp"},
+			"mpiexec.hydra -n 8 -bind-to none -f " + hosts + " -genv FI_PROVIDER=tcp"},
+		{"mpiexec", "hosts", nil, "mpiexec -n 8 --oversubscribe --bind-to none --hostfile " + hosts},
+		{"srun", "", []string{"--mpi=pmix"}, "srun --ntasks 8 --cpu-bind=none --mpi=pmix"},
+		{"silent", "", nil, "silent -n 8 --oversubscribe --bind-to none"},
+	} {
+		spec, err := Build(Options{Ranks: 8, Executable: "/opt/bin/gompi-kernel",
+			Launcher: filepath.Join(dir, tc.launcher), Hostfile: tc.hostfile, LauncherArgs: tc.args})
+		if err != nil {
+			t.Errorf("%s: %v", tc.launcher, err)
+			continue
+		}
+		if got, want := strings.Join(spec.Argv, " "), filepath.Join(dir, tc.want)+" "+kernel; got != want {
+			t.Errorf("%s:\n argv %s\n want %s", tc.launcher, got, want)
+		}
+		if spec.InterruptMode != "message" {
+			t.Errorf("%s: interrupt_mode %q", tc.launcher, spec.InterruptMode)
+		}
+	}
+}
+
+// TestLauncherByName: --launcher takes a name found on PATH and writes its
+// absolute path; one rank with a launcher asked for goes through it.
+func TestLauncherByName(t *testing.T) {
+	dir := fakeLaunchers(t)
+	t.Setenv("PATH", dir)
+	spec, err := Build(Options{Ranks: 1, Executable: "/x/k", Launcher: "srun", LauncherArgs: []string{"--mpi=pmix"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := filepath.Join(dir, "srun") + " --ntasks 1 --cpu-bind=none --mpi=pmix /x/k --connection-file {connection_file}"
+	if got := strings.Join(spec.Argv, " "); got != want {
+		t.Errorf("argv %s\nwant %s", got, want)
+	}
+}
+
+// TestLauncherErrors: what a site gets wrong is said at install time.
+func TestLauncherErrors(t *testing.T) {
+	dir := fakeLaunchers(t)
+	for _, tc := range []struct {
+		o    Options
+		want string
+	}{
+		{Options{Launcher: filepath.Join(dir, "srun"), Hostfile: filepath.Join(dir, "srun")}, "srun takes no hostfile"},
+		{Options{Launcher: filepath.Join(dir, "mpirun"), Hostfile: filepath.Join(dir, "nowhere")}, "hostfile: stat " + filepath.Join(dir, "nowhere")},
+		{Options{Launcher: filepath.Join(dir, "mpirun"), Hostfile: dir}, "is a directory"},
+		{Options{Launcher: "no-such-launcher"}, "launcher no-such-launcher"},
+	} {
+		tc.o.Ranks, tc.o.Executable = 4, "/x/k"
+		_, err := Build(tc.o)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: error %v, want one saying %q", tc.o, err, tc.want)
 		}
 	}
 }

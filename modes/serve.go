@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -31,6 +32,9 @@ type Config struct {
 	// and only when the kernel wrote the connection file: a frontend that
 	// wrote it knows it already).
 	Hint io.Writer
+	// Stderr receives, as plain text, why rank 0 cannot serve where it
+	// runs (the log's error then points to it); nil: the error holds it.
+	Stderr io.Writer
 }
 
 // Serve starts MPI and serves: rank 0 speaks Jupyter and coordinates, the
@@ -50,7 +54,7 @@ const drainAfterSignal = 800 * time.Millisecond
 // serve is rank 0: the Jupyter server and the kernel core in front of the
 // coordinator.
 func serve(ctx context.Context, cfg Config, coord *engine.Coordinator, log *slog.Logger) error {
-	info, path, wrote, err := connection(cfg)
+	info, path, wrote, err := connection(cfg, log)
 	if err != nil {
 		return err
 	}
@@ -107,13 +111,14 @@ func serve(ctx context.Context, cfg Config, coord *engine.Coordinator, log *slog
 }
 
 // connection reads or writes the connection file. wrote reports whether
-// this kernel wrote it (and so must remove it when it ends).
-func connection(cfg Config) (info jupyter.ConnectionInfo, path string, wrote bool, err error) {
+// this kernel wrote it (and so must remove it when it ends). Before either,
+// it checks that rank 0 runs where the frontend will look for it.
+func connection(cfg Config, log *slog.Logger) (info jupyter.ConnectionInfo, path string, wrote bool, err error) {
 	path = cfg.ConnectionFile
 	if path != "" {
 		info, err = jupyter.ReadConnectionFile(path)
 		if err == nil {
-			return info, path, false, nil
+			return info, path, false, checkPlacement(cfg, log, info.IP, path)
 		}
 		if !errors.Is(err, fs.ErrNotExist) {
 			return info, path, false, err
@@ -125,6 +130,9 @@ func connection(cfg Config) (info jupyter.ConnectionInfo, path string, wrote boo
 		}
 		path = filepath.Join(dir, "kernel-"+uuid.NewString()+".json")
 	}
+	if err := checkPlacement(cfg, log, cfg.IP, ""); err != nil {
+		return info, path, false, err
+	}
 	info, err = jupyter.NewConnectionInfo(cfg.IP)
 	if err != nil {
 		return info, path, false, err
@@ -134,4 +142,31 @@ func connection(cfg Config) (info jupyter.ConnectionInfo, path string, wrote boo
 		return info, path, false, err
 	}
 	return info, path, true, nil
+}
+
+// checkPlacement fails when rank 0 cannot serve at ip (named by the
+// connection file at path, or by --ip when path is ""), saying why on
+// stderr, and warns when it can serve but only where no frontend looks.
+func checkPlacement(cfg Config, log *slog.Logger, ip, path string) error {
+	h, err := thisHost()
+	if err != nil {
+		log.Warn("cannot tell where rank 0 runs", "err", err)
+		return nil
+	}
+	problem, fatal := h.placement(ip, path != "")
+	if problem == "" {
+		return nil
+	}
+	if path != "" {
+		problem = strings.Replace(problem, "The connection file", "The connection file "+path, 1)
+	}
+	if !fatal {
+		log.Warn(strings.ReplaceAll(problem, "\n", " "))
+		return nil
+	}
+	if cfg.Stderr == nil {
+		return fmt.Errorf("rank 0 on %s cannot serve at ip %s: %s", h.name, ip, strings.ReplaceAll(problem, "\n", " "))
+	}
+	fmt.Fprintf(cfg.Stderr, "gompi-kernel: %s\n", strings.ReplaceAll(problem, "\n", "\n  "))
+	return fmt.Errorf("rank 0 on %s cannot serve at ip %s (the reason is above)", h.name, ip)
 }

@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 
@@ -73,7 +75,20 @@ Install flags:
   --user                      install for the current user, honouring
                               $JUPYTER_DATA_DIR (the default)
   --prefix DIR                install under DIR/share/jupyter instead
-  --mpirun PATH               mpirun to call (default: found on PATH)
+  --launcher NAME|PATH        what starts the ranks: mpirun (the default),
+                              mpiexec, mpiexec.hydra, srun, or a path; its
+                              --version answer decides the spelling of its
+                              flags (OpenMPI, MPICH Hydra, Slurm). With a
+                              launcher asked for, 1 rank goes through it too
+  --mpirun PATH               the same as --launcher
+  --hostfile FILE             hosts the launcher spreads ranks over (OpenMPI
+                              --hostfile, Hydra -f; srun takes none). Rank 0
+                              must run where Jupyter does: OpenMPI puts it on
+                              mpirun's host if the file names that host,
+                              Hydra on the file's first host
+  --launcher-arg ARG          one argument for the launcher, passed verbatim
+                              before the kernel; repeat for more (e.g.
+                              --launcher-arg=--mpi=pmix for srun)
   --log-level LEVEL           log level the kernel is started with
 
 Uninstall flags:
@@ -176,6 +191,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	}
 	cfg.Log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
 	cfg.Hint = stdout
+	cfg.Stderr = stderr
 
 	// SIGTERM (what mpirun and Jupyter send) and SIGINT end the kernel
 	// cleanly: workers told to quit, connection file removed.
@@ -262,7 +278,10 @@ func install(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.DisplayName, "display-name", "", "")
 	user := fs.Bool("user", false, "")
 	fs.StringVar(&o.Prefix, "prefix", "", "")
-	fs.StringVar(&o.MPIRun, "mpirun", "", "")
+	fs.StringVar(&o.Launcher, "launcher", "", "")
+	fs.StringVar(&o.Launcher, "mpirun", "", "")
+	fs.StringVar(&o.Hostfile, "hostfile", "", "")
+	fs.Var((*stringList)(&o.LauncherArgs), "launcher-arg", "")
 	fs.StringVar(&o.LogLevel, "log-level", "", "")
 	if code := parse(fs, args, stdout, stderr); code >= 0 {
 		return code
@@ -287,7 +306,27 @@ func install(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	fmt.Fprintf(stdout, "Installed kernelspec %s (%d rank(s)) in %s\n", o.Name, o.Ranks, dir)
+	b, err := os.ReadFile(filepath.Join(dir, "kernel.json"))
+	var spec kernelspec.Spec
+	if err == nil {
+		err = json.Unmarshal(b, &spec)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "gompi-kernel: install: reading back kernel.json: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "Jupyter starts it as: %s\n", strings.Join(spec.Argv, " "))
 	return 0
+}
+
+// stringList is a flag that may be repeated, each value appended.
+type stringList []string
+
+func (l *stringList) String() string { return strings.Join(*l, " ") }
+
+func (l *stringList) Set(v string) error {
+	*l = append(*l, v)
+	return nil
 }
 
 func uninstall(args []string, stdout, stderr io.Writer) int {
