@@ -35,6 +35,12 @@ type Options struct {
 	// before the kernel: e.g. --mpi=pmix for srun, --mca settings.
 	LauncherArgs []string
 	LogLevel     string // passed as --log-level when set
+	// LoopbackShim, when set, is the library (internal/loopbind) preloaded
+	// into OpenMPI's mpirun so that its own listener stays on loopback
+	// while every rank runs on this host (the shim stands aside by itself
+	// when mpirun is given hosts or runs in an allocation). Not used with
+	// a hostfile, nor with other launchers.
+	LoopbackShim string
 }
 
 // Spec is the kernel.json document.
@@ -143,8 +149,16 @@ func Build(o Options) (Spec, error) {
 		kernelArgs = append(kernelArgs, "--log-level", o.LogLevel)
 	}
 	argv := kernelArgs
+	env := map[string]string{
+		// OpenMPI refuses to start as root without these; harmless otherwise.
+		"OMPI_ALLOW_RUN_AS_ROOT":         "1",
+		"OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
+	}
 	if o.launched() {
 		kind := detect(o.Launcher)
+		if kind == openMPI && o.Hostfile == "" && o.LoopbackShim != "" {
+			env["LD_PRELOAD"] = o.LoopbackShim
+		}
 		flags, err := kind.flags(o.Ranks, o.Hostfile)
 		if err != nil {
 			return Spec{}, fmt.Errorf("%s (%s): %w", o.Launcher, kind, err)
@@ -163,12 +177,8 @@ func Build(o Options) (Spec, error) {
 		// Interrupts must come as messages, which rank 0 passes to every
 		// rank.
 		InterruptMode: "message",
-		Env: map[string]string{
-			// OpenMPI refuses to start as root without these; harmless otherwise.
-			"OMPI_ALLOW_RUN_AS_ROOT":         "1",
-			"OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
-		},
-		Metadata: map[string]any{"gompi": map[string]any{"ranks": o.Ranks}},
+		Env:           env,
+		Metadata:      map[string]any{"gompi": map[string]any{"ranks": o.Ranks}},
 	}, nil
 }
 

@@ -184,6 +184,35 @@ func TestLauncherArgv(t *testing.T) {
 	}
 }
 
+// TestLoopbackShim: the shim keeping mpirun's listener on loopback is
+// preloaded into OpenMPI's mpirun when every rank runs here, and never with
+// a hostfile or another launcher.
+func TestLoopbackShim(t *testing.T) {
+	dir := fakeLaunchers(t)
+	hosts := filepath.Join(dir, "hosts")
+	if err := os.WriteFile(hosts, []byte("node1 slots=8\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		launcher, hostfile string
+		want               bool
+	}{
+		{"mpirun", "", true},
+		{"mpirun", hosts, false},
+		{"mpiexec.hydra", "", false},
+		{"srun", "", false},
+	} {
+		spec, err := Build(Options{Ranks: 4, Executable: "/opt/bin/gompi-kernel", Launcher: filepath.Join(dir, tc.launcher),
+			Hostfile: tc.hostfile, LoopbackShim: "/cache/loopbind.so"})
+		if err != nil {
+			t.Fatalf("%s: %v", tc.launcher, err)
+		}
+		if got := spec.Env["LD_PRELOAD"] == "/cache/loopbind.so"; got != tc.want {
+			t.Errorf("%s, hostfile %q: env %v, want the shim preloaded: %v", tc.launcher, tc.hostfile, spec.Env, tc.want)
+		}
+	}
+}
+
 // TestLauncherByName: --launcher takes a name found on PATH and writes its
 // absolute path; one rank with a launcher asked for goes through it.
 func TestLauncherByName(t *testing.T) {

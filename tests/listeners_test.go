@@ -2,11 +2,15 @@ package tests
 
 import (
 	"bufio"
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -129,5 +133,62 @@ func checkJobListensOnLoopback(t *testing.T) {
 	}
 	if launcher == 0 {
 		t.Errorf("no listening socket of mpirun found: the check saw nothing of the launcher")
+	}
+}
+
+// TestKernelspecJobOnLoopback starts the installed kernelspec's command as
+// Jupyter does (its argv with the connection file, its env): every rank is
+// on this host, so nothing of the job, mpirun included, listens beyond
+// loopback.
+func TestKernelspecJobOnLoopback(t *testing.T) {
+	installSpec(t, "gompi-loopback", 4)
+	b, err := os.ReadFile(filepath.Join(os.Getenv("JUPYTER_DATA_DIR"), "kernels", "gompi-loopback", "kernel.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var spec struct {
+		Argv []string          `json:"argv"`
+		Env  map[string]string `json:"env"`
+	}
+	if err := json.Unmarshal(b, &spec); err != nil {
+		t.Fatal(err)
+	}
+	if spec.Env["LD_PRELOAD"] == "" {
+		t.Fatalf("the kernelspec preloads no loopback shim into mpirun: %s", b)
+	}
+	conn := filepath.Join(t.TempDir(), "kernel.json")
+	argv := make([]string, len(spec.Argv))
+	for i, a := range spec.Argv {
+		argv[i] = strings.ReplaceAll(a, "{connection_file}", conn)
+	}
+	k := &kernelProc{t: t, connFile: conn, stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}, done: make(chan struct{})}
+	k.cmd = exec.Command(argv[0], argv[1:]...)
+	k.cmd.Env = os.Environ()
+	for key, v := range spec.Env {
+		k.cmd.Env = append(k.cmd.Env, key+"="+v)
+	}
+	k.cmd.Stdout, k.cmd.Stderr = k.stdout, k.stderr
+	k.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := k.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { k.err = k.cmd.Wait(); close(k.done) }()
+	t.Cleanup(k.kill)
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if _, err := os.Stat(conn); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no connection file after 60 s\nstderr:\n%s", k.stderr)
+		}
+	}
+	res := drive(t, conn, exec1(`mpi.Barrier(); mpi.Size()`))
+	if got := textResult(res[0]); got != "4" {
+		t.Errorf("a cell on the kernelspec's job: %q", got)
+	}
+	checkJobListensOnLoopback(t)
+	drive(t, conn, action{"do": "shutdown"})
+	if err := k.wait(30 * time.Second); err != nil {
+		t.Error(err)
 	}
 }

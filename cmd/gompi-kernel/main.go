@@ -300,6 +300,14 @@ func install(args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 	}
+	if o.Hostfile == "" {
+		// For OpenMPI's mpirun with every rank here (kernelspec decides).
+		if lib, err := loopbind.Library(""); err != nil {
+			fmt.Fprintf(stderr, "gompi-kernel: install: mpirun's own listener will bind every address: %v\n", err)
+		} else {
+			o.LoopbackShim = lib
+		}
+	}
 	dir, err := kernelspec.Install(o)
 	if err != nil {
 		fmt.Fprintf(stderr, "gompi-kernel: install: %v\n", err)

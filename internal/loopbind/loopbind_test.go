@@ -1,7 +1,7 @@
 package loopbind
 
 import (
-	"bufio"
+	"context"
 	"os"
 	"os/exec"
 	"strings"
@@ -17,6 +17,40 @@ func TestShimBindsLoopback(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if got := bound(t, lib, nil); got != "127.0.0.1 ::1 127.0.0.1\nchild:" {
+		t.Errorf("bound addresses, then the child's LD_PRELOAD:\n%s\nwant 127.0.0.1 ::1 127.0.0.1, then none", got)
+	}
+}
+
+// TestShimStandsAside: given other hosts (an argument naming hosts, or a
+// resource manager's allocation), mpirun's daemons must reach it: the shim
+// changes nothing.
+func TestShimStandsAside(t *testing.T) {
+	lib, err := Library(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		env, args []string
+	}{
+		{args: []string{"--hostfile", "hosts"}},
+		{args: []string{"-H", "a,b"}},
+		{args: []string{"--host=a,b"}},
+		{env: []string{"SLURM_JOB_ID=7"}},
+		{env: []string{"OMPI_MCA_orte_default_hostfile=/x"}},
+	} {
+		got := bound(t, lib, tc.env, tc.args...)
+		if got != "0.0.0.0 :: 127.0.0.1\nchild:" {
+			t.Errorf("env %v, args %v: %q, want the wildcards kept", tc.env, tc.args, got)
+		}
+	}
+}
+
+// bound runs a program (Python) that binds every address of both families
+// and loopback under the shim, and returns the addresses it got and, on a
+// second line, what its child sees of LD_PRELOAD.
+func bound(t *testing.T, lib string, env []string, args ...string) string {
+	t.Helper()
 	script := `
 import os, socket, subprocess, sys
 a = socket.socket(socket.AF_INET); a.bind(("", 0)); a.listen()
@@ -25,28 +59,21 @@ c = socket.socket(socket.AF_INET); c.bind(("127.0.0.1", 0)); c.listen()
 print(a.getsockname()[0], b.getsockname()[0], c.getsockname()[0])
 print(subprocess.run(["sh", "-c", "echo child:$LD_PRELOAD"], capture_output=True, text=True).stdout.strip())
 `
-	cmd := exec.Command("/usr/bin/python3", "-c", script)
-	cmd.Env = Preload(append(os.Environ(), "LD_PRELOAD="), lib)
-	done := make(chan struct{})
-	var out []byte
-	go func() { out, err = cmd.CombinedOutput(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		t.Fatal("python did not finish")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "/usr/bin/python3", append([]string{"-c", script}, args...)...)
+	var base []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "SLURM_") && !strings.HasPrefix(kv, "OMPI_MCA_orte_default_hostfile=") {
+			base = append(base, kv)
+		}
 	}
+	cmd.Env = Preload(append(base, env...), lib)
+	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
-	sc := bufio.NewScanner(strings.NewReader(string(out)))
-	sc.Scan()
-	if got := sc.Text(); got != "127.0.0.1 ::1 127.0.0.1" {
-		t.Errorf("bound addresses %q, want 127.0.0.1 ::1 127.0.0.1", got)
-	}
-	sc.Scan()
-	if got := sc.Text(); got != "child:" {
-		t.Errorf("the child's LD_PRELOAD: %q, want it empty", got)
-	}
+	return strings.TrimSpace(string(out))
 }
 
 func TestPreload(t *testing.T) {
