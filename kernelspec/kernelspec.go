@@ -4,16 +4,14 @@
 package kernelspec
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
-	"time"
+
+	"github.com/gompi-kernel/gompi-kernel/internal/mpiimpl"
 )
 
 // Options say what to install and where.
@@ -84,9 +82,11 @@ func (o *Options) fill() error {
 	}
 	o.Executable = exe
 	if o.Ranks > 1 && o.MPIRun == "" {
-		p, err := exec.LookPath("mpirun")
+		// The launcher of the MPI this binary links, not whatever
+		// mpirun is first on PATH.
+		p, err := mpiimpl.FindLauncher()
 		if err != nil {
-			return fmt.Errorf("a kernel on %d ranks needs mpirun (apt-get install openmpi-bin): %w", o.Ranks, err)
+			return fmt.Errorf("a kernel on %d ranks: %w", o.Ranks, err)
 		}
 		o.MPIRun = p
 	}
@@ -109,7 +109,7 @@ func Build(o Options) (Spec, error) {
 	}
 	argv := kernelArgs
 	if o.Ranks > 1 {
-		argv = append(append([]string{o.MPIRun, "-n", strconv.Itoa(o.Ranks)}, launcherFlags(o.MPIRun)...), kernelArgs...)
+		argv = append(append([]string{o.MPIRun, "-n", strconv.Itoa(o.Ranks)}, mpiimpl.LauncherFlags(o.MPIRun)...), kernelArgs...)
 	}
 	return Spec{
 		Argv:        argv,
@@ -119,7 +119,8 @@ func Build(o Options) (Spec, error) {
 		// job: interrupts must come as messages.
 		InterruptMode: "message",
 		Env: map[string]string{
-			// OpenMPI refuses to start as root without these; harmless otherwise.
+			// OpenMPI refuses to start as root without these; MPICH has no
+			// such check and ignores them.
 			"OMPI_ALLOW_RUN_AS_ROOT":         "1",
 			"OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
 		},
@@ -189,23 +190,4 @@ func Uninstall(name, prefix string) (string, error) {
 		return "", fmt.Errorf("remove %s: %w", dir, err)
 	}
 	return dir, nil
-}
-
-// launcherFlags are the flags that let a notebook kernel run more ranks
-// than cores, unbound, in the launcher's own spelling: more ranks than cores
-// is normal for exploring a parallel program on a laptop, and bound ranks
-// of a notebook kernel would fight over the same core. OpenMPI's mpirun
-// needs --oversubscribe --bind-to none; MPICH's Hydra mpiexec (also Intel
-// MPI's and MVAPICH's) oversubscribes by itself and spells -bind-to none.
-// The launcher is asked with --version; one that does not answer is taken
-// for OpenMPI.
-func launcherFlags(mpirun string) []string {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	out, _ := exec.CommandContext(ctx, mpirun, "--version").CombinedOutput()
-	v := string(out)
-	if strings.Contains(v, "HYDRA") || strings.Contains(v, "MPICH") || strings.Contains(v, "Intel(R) MPI") {
-		return []string{"-bind-to", "none"}
-	}
-	return []string{"--oversubscribe", "--bind-to", "none"}
 }

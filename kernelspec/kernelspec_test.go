@@ -122,27 +122,3 @@ func TestJupyterSeesIt(t *testing.T) {
 		t.Errorf("jupyter read interrupt_mode %q", ks.Spec.InterruptMode)
 	}
 }
-
-// TestLauncherFlags: an MPICH (Hydra) launcher gets its own spelling and no
-// --oversubscribe, which it does not know; OpenMPI, or a launcher that does
-// not say, gets OpenMPI's.
-func TestLauncherFlags(t *testing.T) {
-	dir := t.TempDir()
-	hydra := filepath.Join(dir, "mpiexec.hydra")
-	if err := os.WriteFile(hydra, []byte("#!/bin/sh\necho 'HYDRA build details:'\necho '    Version: 4.0.2'\n"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	silent := filepath.Join(dir, "silent")
-	if err := os.WriteFile(silent, []byte("#!/bin/sh\nexit 1\n"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for _, tc := range []struct{ launcher, want string }{
-		{hydra, "-bind-to none"},
-		{silent, "--oversubscribe --bind-to none"},
-		{filepath.Join(dir, "absent"), "--oversubscribe --bind-to none"},
-	} {
-		if got := strings.Join(launcherFlags(tc.launcher), " "); got != tc.want {
-			t.Errorf("%s: flags %q, want %q", filepath.Base(tc.launcher), got, tc.want)
-		}
-	}
-}
