@@ -119,7 +119,7 @@ func listenLifeline(f *Fabric, log *slog.Logger) (*lifeline, error) {
 		return nil, err
 	}
 	addr := "127.0.0.1:0"
-	if !oneHost() {
+	if !f.oneHost() {
 		addr = ":0"
 	}
 	ln, err := net.Listen("tcp", addr)
@@ -132,26 +132,16 @@ func listenLifeline(f *Fabric, log *slog.Logger) (*lifeline, error) {
 	return l, nil
 }
 
-// oneHost reports whether every rank runs on this host, as the MPI
-// launcher tells each rank (OpenMPI, and MPICH's Hydra).
-func oneHost() bool {
-	for _, pair := range [][2]string{
-		{"OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_LOCAL_SIZE"},
-		{"PMI_SIZE", "MPI_LOCALNRANKS"},
-	} {
-		size, local := os.Getenv(pair[0]), os.Getenv(pair[1])
-		if size != "" && local != "" {
-			return size == local
-		}
-	}
-	return true // a singleton
-}
+// oneHost reports whether every rank runs on this host, as MPI itself
+// says (Fabric.local: MPI_COMM_TYPE_SHARED), so that it holds whatever MPI
+// and launcher started the job.
+func (f *Fabric) oneHost() bool { return f.local == f.size }
 
 // addrs lists where the workers may reach rank 0: loopback on one host,
 // else each address of each interface that is up.
 func (l *lifeline) addrs(f *Fabric) []string {
 	port := fmt.Sprint(l.ln.Addr().(*net.TCPAddr).Port)
-	if oneHost() {
+	if f.oneHost() {
 		return []string{net.JoinHostPort("127.0.0.1", port)}
 	}
 	var out []string
