@@ -300,4 +300,18 @@ func connectLifeline(rank int, info lifelineInfo, log *slog.Logger) {
 	if err := syscall.Dup3(int(file.Fd()), 2, 0); err != nil {
 		log.Warn("lifeline: redirect stderr", "err", err)
 	}
+	// Rank 0 never writes here: a read returns only when it closed the
+	// connection, at the end of the job or by dying. In an orderly end this
+	// rank has finished well within rankZeroGrace. If rank 0 died, OpenMPI's
+	// mpirun ends the job, but MPICH's Hydra, started with
+	// -disable-auto-cleanup (Coordinator.watchDeaths says why), would leave
+	// the workers waiting for it forever: they leave by themselves.
+	var b [1]byte
+	_, _ = file.Read(b[:])
+	time.Sleep(rankZeroGrace)
+	os.Exit(1)
 }
+
+// rankZeroGrace is how long a worker outlives its lifeline to rank 0
+// (connectLifeline).
+const rankZeroGrace = 10 * time.Second

@@ -36,16 +36,20 @@ func FindLauncher() (string, error) {
 // exploring a parallel program on a laptop, and bound ranks would fight
 // over the same core. OpenMPI's mpirun needs --oversubscribe --bind-to none;
 // MPICH's Hydra mpiexec (also Intel MPI's and MVAPICH's) oversubscribes by
-// itself, rejects --oversubscribe, and spells -bind-to none. The launcher
-// is asked with --version, as a user may name any (--mpirun); one that does
-// not answer is taken for OpenMPI.
+// itself, rejects --oversubscribe, and spells -bind-to none. Hydra also
+// kills every rank with SIGKILL the moment one dies, before the kernel's
+// rank 0 can tell the frontend which rank died and why; -disable-auto-cleanup
+// leaves ending the job to the kernel, which does so (engine's watchDeaths,
+// and a worker whose rank 0 is gone leaves). The launcher is asked with
+// --version, as a user may name any (--mpirun); one that does not answer is
+// taken for OpenMPI.
 func LauncherFlags(launcher string) []string {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	out, _ := exec.CommandContext(ctx, launcher, "--version").CombinedOutput()
 	v := string(out)
 	if strings.Contains(v, "HYDRA") || strings.Contains(v, "MPICH") || strings.Contains(v, "Intel(R) MPI") {
-		return []string{"-bind-to", "none"}
+		return []string{"-bind-to", "none", "-disable-auto-cleanup"}
 	}
 	return []string{"--oversubscribe", "--bind-to", "none"}
 }

@@ -21,7 +21,7 @@ func TestLauncherFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct{ launcher, want string }{
-		{hydra, "-bind-to none"},
+		{hydra, "-bind-to none -disable-auto-cleanup"},
 		{silent, "--oversubscribe --bind-to none"},
 		{filepath.Join(dir, "absent"), "--oversubscribe --bind-to none"},
 	} {
@@ -38,7 +38,7 @@ func TestFindLauncher(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hydra := strings.Join(LauncherFlags(p), " ") == "-bind-to none"
+	hydra := strings.Join(LauncherFlags(p), " ") == "-bind-to none -disable-auto-cleanup"
 	if hydra != (Name == "mpich") {
 		t.Errorf("%s builds start jobs with %s, which takes %q", Name, p, LauncherFlags(p))
 	}
