@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -72,7 +73,8 @@ const deathGrace = 2 * time.Second
 // ONE error naming the rank and the runtime's reason, while the kernel can
 // still send it. Hydra's own clean-up would SIGKILL every rank the moment
 // one died, before rank 0 could say anything; so the launcher flags turn it
-// off (mpiimpl.LauncherFlags) and rank 0 ends the job after deathGrace.
+// off (mpiimpl.LauncherFlags) and rank 0 ends the job after deathGrace:
+// the workers first (lifeline.endJob), then itself.
 func (c *Coordinator) watchDeaths(ctx context.Context) {
 	select {
 	case d := <-c.lifeline.deaths:
@@ -87,6 +89,13 @@ func (c *Coordinator) watchDeaths(ctx context.Context) {
 		select {
 		case <-time.After(deathGrace):
 			c.log.Error("ending the MPI job: a rank died", "rank", d.rank)
+			if c.lifeline.endJob(time.Second) {
+				// Every worker has left: leaving too ends the job, and
+				// the launcher exits only after it has seen all ranks go.
+				// On MPI_Abort, Hydra's mpiexec exits before its proxies'
+				// SIGKILLs have ended the ranks, which outlive it briefly.
+				os.Exit(1)
+			}
 			mpi.Abort(1)
 		case <-ctx.Done():
 		}

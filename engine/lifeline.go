@@ -245,6 +245,39 @@ func (l *lifeline) expectEnd() {
 	l.mu.Unlock()
 }
 
+// endJob tells every worker to leave at once (one byte on its lifeline,
+// which connectLifeline's reader takes as the end of the job) and waits
+// until they have (it reports whether they all did), or until timeout. Rank
+// 0 calls it when the launcher did not end the job after a death
+// (Coordinator.watchDeaths).
+func (l *lifeline) endJob(timeout time.Duration) bool {
+	if l == nil {
+		return false
+	}
+	l.expectEnd()
+	l.ln.Close()
+	l.mu.Lock()
+	for _, c := range l.conns {
+		_ = c.SetWriteDeadline(time.Now().Add(timeout))
+		_, _ = c.Write([]byte{endByte})
+	}
+	l.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		l.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return true
+	case <-time.After(timeout):
+		return false
+	}
+}
+
+// endByte, sent by rank 0 on a worker's lifeline, asks the worker to leave.
+const endByte = 'E'
+
 // close stops listening and waits for the readers.
 func (l *lifeline) close() {
 	if l == nil {
@@ -300,14 +333,17 @@ func connectLifeline(rank int, info lifelineInfo, log *slog.Logger) {
 	if err := syscall.Dup3(int(file.Fd()), 2, 0); err != nil {
 		log.Warn("lifeline: redirect stderr", "err", err)
 	}
-	// Rank 0 never writes here: a read returns only when it closed the
-	// connection, at the end of the job or by dying. In an orderly end this
-	// rank has finished well within rankZeroGrace. If rank 0 died, OpenMPI's
-	// mpirun ends the job, but MPICH's Hydra, started with
+	// Rank 0 writes here only to end the job after a death (lifeline.endJob):
+	// then this rank leaves at once. Otherwise a read returns when rank 0
+	// closed the connection, at the end of the job or by dying. In an
+	// orderly end this rank has finished well within rankZeroGrace. If rank
+	// 0 died, OpenMPI's mpirun ends the job, but MPICH's Hydra, started with
 	// -disable-auto-cleanup (Coordinator.watchDeaths says why), would leave
 	// the workers waiting for it forever: they leave by themselves.
 	var b [1]byte
-	_, _ = file.Read(b[:])
+	if n, _ := file.Read(b[:]); n == 1 && b[0] == endByte {
+		os.Exit(1)
+	}
 	time.Sleep(rankZeroGrace)
 	os.Exit(1)
 }
