@@ -16,6 +16,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/gompi-kernel/gompi-kernel/internal/loopbind"
+	"github.com/gompi-kernel/gompi-kernel/internal/mpiimpl"
 	"github.com/gompi-kernel/gompi-kernel/jupyter"
 )
 
@@ -64,14 +65,17 @@ func startKernel(ctx context.Context, o Options) (*kernelProcess, error) {
 	if o.Ranks > 1 {
 		mpirun := o.MPIRun
 		if mpirun == "" {
-			if mpirun, err = exec.LookPath("mpirun"); err != nil {
+			// The launcher of the MPI this binary links, not whatever
+			// mpirun is first on PATH.
+			if mpirun, err = mpiimpl.FindLauncher(); err != nil {
 				_ = os.Remove(k.connFile)
-				return nil, fmt.Errorf("console: a kernel on %d ranks needs mpirun (apt-get install openmpi-bin): %w", o.Ranks, err)
+				return nil, fmt.Errorf("console: a kernel on %d ranks: %w", o.Ranks, err)
 			}
 		}
 		// As the kernelspec does: more ranks than cores is normal when
 		// exploring; bound ranks would share cores.
-		argv = append([]string{mpirun, "-n", strconv.Itoa(o.Ranks), "--oversubscribe", "--bind-to", "none"}, argv...)
+		launch := append([]string{mpirun, "-n", strconv.Itoa(o.Ranks)}, mpiimpl.LauncherFlags(mpirun)...)
+		argv = append(launch, argv...)
 	}
 	logf, err := os.OpenFile(k.logFile, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
 	if err != nil {

@@ -4,12 +4,14 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/gompi-kernel/gompi-kernel/kernel"
 	"github.com/gompi-kernel/gompi-kernel/kernel/session"
+	"github.com/gompi-kernel/gompi-kernel/mpi"
 )
 
 // stuckGrace is how long the coordinator lets the other ranks go on after one
@@ -60,10 +62,19 @@ func NewCoordinator(f *Fabric, r *Rank, l *lifeline, log *slog.Logger) *Coordina
 	return c
 }
 
+// deathGrace is how long rank 0 lets the launcher end the job after a worker
+// died before it ends the job itself: OpenMPI's mpirun does so at once
+// (SIGTERM), while MPICH's Hydra, started with -disable-auto-cleanup, leaves
+// it to the kernel. The frontend has long had its one error by then.
+const deathGrace = 2 * time.Second
+
 // watchDeaths ends the running cell when a worker dies: the others may
-// wait for it forever, and mpirun is about to end the job. The frontend
-// then gets ONE error naming the rank and the runtime's reason, while the
-// kernel can still send it.
+// wait for it forever, and the job is about to end. The frontend then gets
+// ONE error naming the rank and the runtime's reason, while the kernel can
+// still send it. Hydra's own clean-up would SIGKILL every rank the moment
+// one died, before rank 0 could say anything; so the launcher flags turn it
+// off (mpiimpl.LauncherFlags) and rank 0 ends the job after deathGrace:
+// the workers first (lifeline.endJob), then itself.
 func (c *Coordinator) watchDeaths(ctx context.Context) {
 	select {
 	case d := <-c.lifeline.deaths:
@@ -74,6 +85,19 @@ func (c *Coordinator) watchDeaths(ctx context.Context) {
 		c.mu.Unlock()
 		if x != nil {
 			x.endAfterDeath(d)
+		}
+		select {
+		case <-time.After(deathGrace):
+			c.log.Error("ending the MPI job: a rank died", "rank", d.rank)
+			if c.lifeline.endJob(time.Second) {
+				// Every worker has left: leaving too ends the job, and
+				// the launcher exits only after it has seen all ranks go.
+				// On MPI_Abort, Hydra's mpiexec exits before its proxies'
+				// SIGKILLs have ended the ranks, which outlive it briefly.
+				os.Exit(1)
+			}
+			mpi.Abort(1)
+		case <-ctx.Done():
 		}
 	case <-ctx.Done():
 	}

@@ -94,16 +94,15 @@ func TestFanoutTree(t *testing.T) {
 
 func TestFanoutChoice(t *testing.T) {
 	t.Setenv(fanoutEnv, "tree")
-	if got := chooseFanout(4, slog.New(slog.DiscardHandler)); got != treeArity {
+	if got := chooseFanout(4, 4, slog.New(slog.DiscardHandler)); got != treeArity {
 		t.Errorf("%s=tree: arity %d", fanoutEnv, got)
 	}
 	t.Setenv(fanoutEnv, "direct")
-	if got := chooseFanout(256, slog.New(slog.DiscardHandler)); got != 0 {
+	if got := chooseFanout(256, 1, slog.New(slog.DiscardHandler)); got != 0 {
 		t.Errorf("%s=direct: arity %d", fanoutEnv, got)
 	}
 	t.Setenv(fanoutEnv, "")
-	t.Setenv("OMPI_COMM_WORLD_LOCAL_SIZE", "64")
-	if got := chooseFanout(64, slog.New(slog.DiscardHandler)); got != 0 && runtime.NumCPU() < 64 {
+	if got := chooseFanout(64, 64, slog.New(slog.DiscardHandler)); got != 0 && runtime.NumCPU() < 64 {
 		t.Errorf("64 ranks on %d cores: arity %d, want direct sends", runtime.NumCPU(), got)
 	}
 	for _, c := range []command{{Kind: cmdExecute, Ranks: []int{0}}, {Kind: cmdReset}, {Kind: cmdCall}, {Kind: cmdEndCell}} {

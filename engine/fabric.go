@@ -31,6 +31,7 @@ type Fabric struct {
 	cells *mpi.Comm // the base from which the cells' World is made
 
 	rank, size int
+	local      int // ranks on this node (MPI_COMM_TYPE_SHARED); size: the whole job is on one host
 	fan        int // arity of the command fan-out tree; 0: direct sends (chooseFanout)
 
 	// bell wakes a resting rank the moment something was sent to it, so
@@ -67,8 +68,15 @@ func NewFabric(log *slog.Logger) (*Fabric, error) {
 		}
 		*c = d
 	}
+	// MPI itself says how many ranks share this node, whichever MPI and
+	// launcher started the job (their variables differ: mpi.LocalSize).
+	local, err := world.LocalSize()
+	if err != nil {
+		return nil, fmt.Errorf("ranks on this node: %w", err)
+	}
+	f.local = local
 	if f.rank == 0 {
-		f.fan = chooseFanout(f.size, log)
+		f.fan = chooseFanout(f.size, f.local, log)
 	}
 	bell, err := mpi.NewDoorbell(f.world, log)
 	if err != nil {

@@ -5,8 +5,6 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
-
-	"github.com/gompi-kernel/gompi-kernel/mpi"
 )
 
 // Fan-out of rank 0's commands. Direct sends (rank 0 → each worker) cost
@@ -24,17 +22,17 @@ const (
 )
 
 // chooseFanout returns the arity of the fan-out tree, or 0 for direct
-// sends. Rank 0 decides; the arity travels in each command (command.Fan),
+// sends, for a job of size ranks of which local run on this node. Rank 0
+// decides; the arity travels in each command (command.Fan),
 // so the workers follow without deciding themselves.
-func chooseFanout(size int, log *slog.Logger) int {
+func chooseFanout(size, local int, log *slog.Logger) int {
 	switch os.Getenv(fanoutEnv) {
 	case "direct":
 		return 0
 	case "tree":
 		return treeArity
 	}
-	local, ok := mpi.LocalSize()
-	if size < treeMin || !ok || local > runtime.NumCPU() {
+	if size < treeMin || local > runtime.NumCPU() {
 		return 0
 	}
 	log.Debug("commands fan out as a tree", "arity", treeArity, "ranks", size, "ranks_on_node", local, "cores", runtime.NumCPU())

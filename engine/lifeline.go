@@ -119,7 +119,7 @@ func listenLifeline(f *Fabric, log *slog.Logger) (*lifeline, error) {
 		return nil, err
 	}
 	addr := "127.0.0.1:0"
-	if !oneHost() {
+	if !f.oneHost() {
 		addr = ":0"
 	}
 	ln, err := net.Listen("tcp", addr)
@@ -132,26 +132,16 @@ func listenLifeline(f *Fabric, log *slog.Logger) (*lifeline, error) {
 	return l, nil
 }
 
-// oneHost reports whether every rank runs on this host, as the MPI
-// launcher tells each rank (OpenMPI, and MPICH's Hydra).
-func oneHost() bool {
-	for _, pair := range [][2]string{
-		{"OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_LOCAL_SIZE"},
-		{"PMI_SIZE", "MPI_LOCALNRANKS"},
-	} {
-		size, local := os.Getenv(pair[0]), os.Getenv(pair[1])
-		if size != "" && local != "" {
-			return size == local
-		}
-	}
-	return true // a singleton
-}
+// oneHost reports whether every rank runs on this host, as MPI itself
+// says (Fabric.local: MPI_COMM_TYPE_SHARED), so that it holds whatever MPI
+// and launcher started the job.
+func (f *Fabric) oneHost() bool { return f.local == f.size }
 
 // addrs lists where the workers may reach rank 0: loopback on one host,
 // else each address of each interface that is up.
 func (l *lifeline) addrs(f *Fabric) []string {
 	port := fmt.Sprint(l.ln.Addr().(*net.TCPAddr).Port)
-	if oneHost() {
+	if f.oneHost() {
 		return []string{net.JoinHostPort("127.0.0.1", port)}
 	}
 	var out []string
@@ -255,6 +245,39 @@ func (l *lifeline) expectEnd() {
 	l.mu.Unlock()
 }
 
+// endJob tells every worker to leave at once (one byte on its lifeline,
+// which connectLifeline's reader takes as the end of the job) and waits
+// until they have (it reports whether they all did), or until timeout. Rank
+// 0 calls it when the launcher did not end the job after a death
+// (Coordinator.watchDeaths).
+func (l *lifeline) endJob(timeout time.Duration) bool {
+	if l == nil {
+		return false
+	}
+	l.expectEnd()
+	l.ln.Close()
+	l.mu.Lock()
+	for _, c := range l.conns {
+		_ = c.SetWriteDeadline(time.Now().Add(timeout))
+		_, _ = c.Write([]byte{endByte})
+	}
+	l.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		l.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return true
+	case <-time.After(timeout):
+		return false
+	}
+}
+
+// endByte, sent by rank 0 on a worker's lifeline, asks the worker to leave.
+const endByte = 'E'
+
 // close stops listening and waits for the readers.
 func (l *lifeline) close() {
 	if l == nil {
@@ -310,4 +333,21 @@ func connectLifeline(rank int, info lifelineInfo, log *slog.Logger) {
 	if err := syscall.Dup3(int(file.Fd()), 2, 0); err != nil {
 		log.Warn("lifeline: redirect stderr", "err", err)
 	}
+	// Rank 0 writes here only to end the job after a death (lifeline.endJob):
+	// then this rank leaves at once. Otherwise a read returns when rank 0
+	// closed the connection, at the end of the job or by dying. In an
+	// orderly end this rank has finished well within rankZeroGrace. If rank
+	// 0 died, OpenMPI's mpirun ends the job, but MPICH's Hydra, started with
+	// -disable-auto-cleanup (Coordinator.watchDeaths says why), would leave
+	// the workers waiting for it forever: they leave by themselves.
+	var b [1]byte
+	if n, _ := file.Read(b[:]); n == 1 && b[0] == endByte {
+		os.Exit(1)
+	}
+	time.Sleep(rankZeroGrace)
+	os.Exit(1)
 }
+
+// rankZeroGrace is how long a worker outlives its lifeline to rank 0
+// (connectLifeline).
+const rankZeroGrace = 10 * time.Second

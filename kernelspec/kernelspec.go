@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/gompi-kernel/gompi-kernel/internal/mpiimpl"
 )
 
 // Options say what to install and where.
@@ -103,13 +105,16 @@ func (o *Options) fill() error {
 		return nil
 	}
 	if o.Launcher == "" {
-		o.Launcher = "mpirun"
+		// The launcher of the MPI this binary links, not whatever
+		// mpirun is first on PATH.
+		p, err := mpiimpl.FindLauncher()
+		if err != nil {
+			return fmt.Errorf("a kernel on %d ranks: %w (or give --launcher)", o.Ranks, err)
+		}
+		o.Launcher = p
 	}
 	p, err := exec.LookPath(o.Launcher)
 	if err != nil {
-		if o.Launcher == "mpirun" {
-			return fmt.Errorf("a kernel on %d ranks needs mpirun (apt-get install openmpi-bin), or --launcher: %w", o.Ranks, err)
-		}
 		return fmt.Errorf("launcher %s: %w", o.Launcher, err)
 	}
 	if o.Launcher, err = filepath.Abs(p); err != nil {
@@ -150,7 +155,8 @@ func Build(o Options) (Spec, error) {
 	}
 	argv := kernelArgs
 	env := map[string]string{
-		// OpenMPI refuses to start as root without these; harmless otherwise.
+		// OpenMPI refuses to start as root without these; MPICH has no
+		// such check and ignores them.
 		"OMPI_ALLOW_RUN_AS_ROOT":         "1",
 		"OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
 	}
@@ -288,7 +294,10 @@ func (k kind) flags(ranks int, hostfile string) ([]string, error) {
 	n := strconv.Itoa(ranks)
 	switch k {
 	case hydra:
-		f := []string{"-n", n, "-bind-to", "none"}
+		// -disable-auto-cleanup: Hydra would kill every rank the moment
+		// one dies, before rank 0 can tell the frontend which and why
+		// (rank 0 ends the job itself then).
+		f := []string{"-n", n, "-bind-to", "none", "-disable-auto-cleanup"}
 		if hostfile != "" {
 			f = append(f, "-f", hostfile)
 		}

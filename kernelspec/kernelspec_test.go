@@ -164,7 +164,7 @@ func TestLauncherArgv(t *testing.T) {
 		{"mpirun", "hosts", []string{"--mca", "btl_tcp_if_include", "ib0"},
 			"mpirun -n 8 --oversubscribe --bind-to none --hostfile " + hosts + " --mca btl_tcp_if_include ib0"},
 		{"mpiexec.hydra", "hosts", []string{"-genv", "FI_PROVIDER=tcp"},
-			"mpiexec.hydra -n 8 -bind-to none -f " + hosts + " -genv FI_PROVIDER=tcp"},
+			"mpiexec.hydra -n 8 -bind-to none -disable-auto-cleanup -f " + hosts + " -genv FI_PROVIDER=tcp"},
 		{"mpiexec", "hosts", nil, "mpiexec -n 8 --oversubscribe --bind-to none --hostfile " + hosts},
 		{"srun", "", []string{"--mpi=pmix"}, "srun --ntasks 8 --cpu-bind=none --mpi=pmix"},
 		{"silent", "", nil, "silent -n 8 --oversubscribe --bind-to none"},

@@ -8,10 +8,12 @@ package mpi
 //
 // OpenMPI defines its handles (MPI_COMM_WORLD, MPI_DOUBLE, MPI_SUM, …) as
 // addresses of global objects, which cgo cannot take from a macro, hence the
-// small static accessor functions.
+// small static accessor functions. MPICH's handles are ints, its macros
+// casts of constants; the accessors serve both, and no Go code here may
+// assume a handle is a pointer (nil) or an int. Which library is linked is
+// chosen by build tag: cmpi_openmpi.go, cmpi_mpich.go.
 
 /*
-#cgo pkg-config: mpi
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
@@ -36,7 +38,8 @@ static MPI_Request gompi_request_null(void) { return MPI_REQUEST_NULL; }
 static void *gompi_in_place(void) { return MPI_IN_PLACE; }
 
 // MPI_Init installs signal handlers (OpenMPI's backtrace printer for SEGV,
-// BUS, FPE, ABRT; UCX's error handlers) that replace the Go runtime's. Go
+// BUS, FPE, ABRT; UCX's error handlers, which MPICH's ch4:ucx device, as
+// Debian builds it, installs too) that replace the Go runtime's. Go
 // turns a nil dereference into a recoverable panic through its SIGSEGV
 // handler, and a cell's nil dereference must stay recoverable, so the
 // synchronous signals get the handlers they had before MPI_Init back. Any
@@ -110,6 +113,16 @@ static int gompi_improbe(int src, int tag, MPI_Comm c, int *flag, MPI_Message *m
 }
 static int gompi_mrecv(void *buf, int n, MPI_Message *m) {
 	return MPI_Mrecv(buf, n, MPI_BYTE, m, MPI_STATUS_IGNORE);
+}
+// gompi_local_size is the number of ranks of c that share this node's
+// memory (MPI_COMM_TYPE_SHARED). Collective over c.
+static int gompi_local_size(MPI_Comm c, int *n) {
+	MPI_Comm shared;
+	int rc = MPI_Comm_split_type(c, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &shared);
+	if (rc != MPI_SUCCESS) return rc;
+	rc = MPI_Comm_size(shared, n);
+	MPI_Comm_free(&shared);
+	return rc;
 }
 static int gompi_version(char *buf, int *len) {
 	return MPI_Get_library_version(buf, len);
@@ -190,6 +203,14 @@ func cFinalize() error { return mpiError("MPI_Finalize", C.MPI_Finalize()) }
 
 func cAbort(code int) { C.MPI_Abort(C.gompi_comm_world(), C.int(code)) }
 
+func cLocalSize(c cComm) (int, error) {
+	var n C.int
+	if rc := C.gompi_local_size(c, &n); rc != C.MPI_SUCCESS {
+		return 0, mpiError("MPI_Comm_split_type", rc)
+	}
+	return int(n), nil
+}
+
 func cCommWorld() cComm { return C.gompi_comm_world() }
 func cCommNull() cComm  { return C.gompi_comm_null() }
 
@@ -213,7 +234,7 @@ func cCommSize(c cComm) (int, error) {
 // *out when the request completes, so out must be C memory: it is malloc'ed
 // here and read (and freed) by cCommIdupResult.
 func cCommIdup(c cComm) (*cComm, cRequest, error) {
-	out := (*cComm)(C.malloc(C.size_t(unsafe.Sizeof(C.MPI_Comm(nil)))))
+	out := (*cComm)(C.malloc(C.size_t(unsafe.Sizeof(C.gompi_comm_null()))))
 	*out = C.gompi_comm_null()
 	var r C.MPI_Request
 	if rc := C.MPI_Comm_idup(c, out, &r); rc != C.MPI_SUCCESS {

@@ -55,6 +55,22 @@ func (c *Comm) handle(what string) (cComm, error) {
 	return c.h, nil
 }
 
+// LocalSize is the number of c's ranks that run on this node (share its
+// memory: MPI_Comm_split_type with MPI_COMM_TYPE_SHARED). Collective over c.
+// Where MPI is up this is better than the launcher's variables (LocalSize
+// in launcher.go): it holds for any MPI and launcher. MPI_Comm_split_type
+// has no non-blocking form, so it waits as MPI does; call it at start-up,
+// when every rank gets there together.
+func (c *Comm) LocalSize() (int, error) {
+	h, err := c.handle("LocalSize")
+	if err != nil {
+		return 0, err
+	}
+	proc.lock()
+	defer proc.unlock()
+	return cLocalSize(h)
+}
+
 // Dup duplicates c (collective over c). It waits with a default Poller
 // instead of MPI_Comm_dup's busy wait, so a rank that reaches Dup early does
 // not burn a core while the others arrive.

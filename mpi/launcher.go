@@ -14,6 +14,8 @@ import (
 // LocalSize is the number of ranks of the job on this node, and whether the
 // launcher said: OpenMPI's OMPI_COMM_WORLD_LOCAL_SIZE, MPICH Hydra's
 // MPI_LOCALNRANKS, Slurm's SLURM_NTASKS_PER_NODE (a single number only).
+// It is for the time before MPI_Init; once MPI is up, Comm.LocalSize asks
+// MPI itself, whatever the launcher.
 func LocalSize() (int, bool) {
 	for _, v := range []string{"OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS", "SLURM_NTASKS_PER_NODE"} {
 		if n, err := strconv.Atoi(os.Getenv(v)); err == nil && n > 0 {

@@ -4,6 +4,8 @@ package mpi
 //
 //	mpirun -n N --oversubscribe --bind-to none <this test binary>
 //
+// (with `-tags mpich`: mpiexec.mpich -n N -bind-to none; the launcher is the
+// one of the MPI the binary links, internal/mpiimpl)
 // with GOMPI_MPI_CHILD=<scenario> in the environment. TestMain sees the
 // variable, initialises MPI, runs the scenario on every rank and exits; each
 // rank prints "rank R: ok <scenario>" or "rank R: FAIL …" lines, which the
@@ -23,6 +25,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gompi-kernel/gompi-kernel/internal/mpiimpl"
 )
 
 const childEnv = "GOMPI_MPI_CHILD"
@@ -110,12 +114,15 @@ func runJob(t testing.TB, n int, name string, timeout time.Duration) *jobResult 
 	if n == 0 {
 		cmd = exec.CommandContext(ctx, self)
 	} else {
-		mpirun, err := exec.LookPath("mpirun")
+		mpirun, err := mpiimpl.FindLauncher()
 		if err != nil {
-			t.Fatalf("mpirun not found (make setup installs openmpi-bin): %v", err)
+			t.Fatalf("make setup installs it: %v", err)
 		}
-		cmd = exec.CommandContext(ctx, mpirun, "-n", strconv.Itoa(n), "--oversubscribe", "--bind-to", "none", self)
+		args := append([]string{"-n", strconv.Itoa(n)}, mpiimpl.LauncherFlags(mpirun)...)
+		cmd = exec.CommandContext(ctx, mpirun, append(args, self)...)
 	}
+	// OpenMPI refuses to run as root without the two variables; MPICH
+	// has no such check and ignores them.
 	cmd.Env = append(os.Environ(), childEnv+"="+name,
 		"OMPI_ALLOW_RUN_AS_ROOT=1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1")
 	var buf bytes.Buffer

@@ -26,11 +26,22 @@ func scenarioBasic(rank, size int) error {
 	if err := Init(); err != nil { // idempotent
 		return fmt.Errorf("second Init: %w", err)
 	}
-	if s := os.Getenv("OMPI_COMM_WORLD_SIZE"); s != "" && s != strconv.Itoa(size) {
-		return fmt.Errorf("size %d, mpirun says %s", size, s)
+	// What the launcher told the rank (OpenMPI's and MPICH Hydra's
+	// spellings) agrees with MPI.
+	for _, v := range []struct {
+		env  string
+		want int
+	}{{"OMPI_COMM_WORLD_SIZE", size}, {"OMPI_COMM_WORLD_RANK", rank}, {"PMI_SIZE", size}, {"PMI_RANK", rank}} {
+		if s := os.Getenv(v.env); s != "" && s != strconv.Itoa(v.want) {
+			return fmt.Errorf("%s=%s, MPI says %d", v.env, s, v.want)
+		}
 	}
-	if s := os.Getenv("OMPI_COMM_WORLD_RANK"); s != "" && s != strconv.Itoa(rank) {
-		return fmt.Errorf("rank %d, mpirun says %s", rank, s)
+	// Every rank of a test job runs on this host.
+	if n, err := WorldComm().LocalSize(); err != nil || n != size {
+		return fmt.Errorf("LocalSize: %d, %v; want %d", n, err, size)
+	}
+	if n, ok := LocalSize(); size > 1 && (!ok || n != size) {
+		return fmt.Errorf("the launcher's local size: %d, %v; want %d", n, ok, size)
 	}
 	if v := LibraryVersion(); !strings.Contains(v, "MPI") || strings.Contains(v, "\n") {
 		return fmt.Errorf("LibraryVersion %q", v)

@@ -1,15 +1,22 @@
 #!/usr/bin/env bash
 # Installs what gompi-kernel needs to build, run and be tested, and skips
-# what is already there: OpenMPI, libzmq (the Jupyter sockets, through cgo),
+# what is already there: the MPI chosen by $MPI (openmpi, the default, or
+# mpich: what `make MPI=mpich` builds against), libzmq (the Jupyter sockets, through cgo),
 # the Jupyter clients (Debian's, for
 # /usr/bin/python3), tmux for the console test, chromium (and Node.js with
 # npm where the machine has none) for the browser test, and the Go modules.
 # Safe to run again; `make run` and `make test` call it first.
 set -euo pipefail
 
+case "${MPI:-openmpi}" in
+  openmpi) mpi_packages=(libopenmpi-dev openmpi-bin) ;;
+  mpich) mpi_packages=(libmpich-dev mpich) ;;
+  *) echo "setup: MPI must be openmpi or mpich, not ${MPI}" >&2; exit 2 ;;
+esac
+
 packages=(
   # build and run
-  pkg-config libopenmpi-dev openmpi-bin libzmq3-dev
+  pkg-config "${mpi_packages[@]}" libzmq3-dev
   # frontends: console, notebook, nbconvert
   jupyter-core jupyter-client jupyter-console jupyter-nbconvert jupyter-notebook
   python3-jupyter-client python3-nbclient python3-nbconvert python3-nbformat

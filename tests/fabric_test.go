@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gompi-kernel/gompi-kernel/internal/mpiimpl"
 )
 
 // TestCellMPI is the cell-side MPI package on a real 4-rank kernel:
@@ -245,14 +247,15 @@ fmt.Println("late", mpi.Rank())`),
 	}
 }
 
-// TestRankDeath: a worker killed from outside ends the kernel, with mpirun
-// saying which rank died, instead of leaving a kernel that hangs.
+// TestRankDeath: a worker killed from outside ends the kernel, with the
+// launcher saying which rank died, instead of leaving a kernel that hangs.
 func TestRankDeath(t *testing.T) {
+	skipKilledRankUnderMPICH(t)
 	k := startKernel(t, 4)
 	drive(t, k.connFile, exec1(`x := mpi.Rank()`))
-	workers := childrenOf(k.cmd.Process.Pid)
+	workers := ranksOf(k.cmd.Process.Pid)
 	if len(workers) != 4 {
-		t.Fatalf("mpirun has %d children, want 4: %v", len(workers), workers)
+		t.Fatalf("the launcher runs %d ranks, want 4: %v", len(workers), workers)
 	}
 	if err := syscall.Kill(workers[2], syscall.SIGKILL); err != nil {
 		t.Fatal(err)
@@ -318,7 +321,7 @@ func TestIdleRanksRest(t *testing.T) {
 			k := startKernel(t, tc.ranks)
 			drive(t, k.connFile, exec1(`x := 1`))
 			time.Sleep(3 * time.Second) // let the pollers' backoff settle
-			pids := append(childrenOf(k.cmd.Process.Pid), k.cmd.Process.Pid)
+			pids := append(descendantsOf(k.cmd.Process.Pid), k.cmd.Process.Pid)
 			before := cpuSeconds(pids)
 			start := time.Now()
 			time.Sleep(10 * time.Second)
@@ -335,9 +338,28 @@ func TestIdleRanksRest(t *testing.T) {
 	}
 }
 
-// childrenOf lists the pids whose parent is pid.
-func childrenOf(pid int) []int {
-	var kids []int
+// skipKilledRankUnderMPICH leaves the tests that kill a rank with a signal
+// to the OpenMPI run. Under MPICH 4.0.2 as Debian builds it (ch4:ucx, Hydra
+// started with -disable-auto-cleanup) the surviving ranks, rank 0 among
+// them, die within about 0.1 s of a rank's SIGKILL, whether they rest or
+// wait for it in a collective: Hydra then reports "Killed (signal 9)" or
+// "Segmentation fault (signal 11)" for the job, with no rank named and no
+// Go traceback from any rank, and rank 0 cannot tell the frontend which
+// rank died. With MPIR_CVAR_ENABLE_FT=1 (MPICH's process-failure
+// tolerance) MPICH asserts in MPI_Test at the first cell instead. A rank
+// that dies by exiting (a Go fatal error: TestRankDeathIsReported's
+// concurrent map writes) is reported under MPICH as under OpenMPI.
+func skipKilledRankUnderMPICH(t *testing.T) {
+	t.Helper()
+	if mpiimpl.Name == "mpich" {
+		t.Skip("under MPICH the other ranks die with a rank killed by a signal (see skipKilledRankUnderMPICH)")
+	}
+}
+
+// descendantsOf lists the processes below pid: OpenMPI's mpirun starts
+// the ranks itself, MPICH's Hydra mpiexec through a hydra_pmi_proxy.
+func descendantsOf(pid int) []int {
+	parent := map[int]int{}
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
 		p, err := strconv.Atoi(e.Name())
@@ -349,12 +371,33 @@ func childrenOf(pid int) []int {
 			continue
 		}
 		f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
-		if len(f) > 2 && f[1] == strconv.Itoa(pid) {
-			kids = append(kids, p)
+		if len(f) > 2 {
+			parent[p], _ = strconv.Atoi(f[1])
 		}
 	}
-	sort.Ints(kids)
-	return kids
+	var out []int
+	for p := range parent {
+		for q := parent[p]; q > 1; q = parent[q] {
+			if q == pid {
+				out = append(out, p)
+				break
+			}
+		}
+	}
+	sort.Ints(out)
+	return out
+}
+
+// ranksOf lists the rank processes of the job whose launcher is pid: its
+// descendants that run the kernel binary.
+func ranksOf(pid int) []int {
+	var out []int
+	for _, p := range descendantsOf(pid) {
+		if exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", p)); err == nil && exe == binary {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // cpuSeconds sums the CPU time the processes have used: schedstat of every

@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gompi-kernel/gompi-kernel/internal/mpiimpl"
 )
 
 // python is Debian's interpreter: the Jupyter packages are installed for it,
@@ -25,6 +27,12 @@ const python = "/usr/bin/python3"
 var (
 	binary  string // the gompi-kernel built for this test run
 	repoDir string
+	// launcher starts MPI jobs of binary, with launcherFlags: the launcher
+	// of the MPI this test was built for (OpenMPI's mpirun, or with -tags
+	// mpich MPICH's mpiexec.mpich; internal/mpiimpl), which is the one
+	// binary is linked against.
+	launcher      string
+	launcherFlags []string
 )
 
 func TestMain(m *testing.M) {
@@ -41,13 +49,20 @@ func runMain(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	binary = filepath.Join(dir, "gompi-kernel")
-	build := exec.Command("go", "build", "-o", binary, "./cmd/gompi-kernel")
+	// The kernel is built for the same MPI as this test binary.
+	build := exec.Command("go", "build", "-tags", mpiimpl.BuildTags, "-o", binary, "./cmd/gompi-kernel")
 	build.Dir = repoDir
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building gompi-kernel:", err)
 		return 1
 	}
+	if launcher, err = mpiimpl.FindLauncher(); err != nil {
+		fmt.Fprintln(os.Stderr, "make setup installs it:", err)
+		return 1
+	}
+	launcherFlags = mpiimpl.LauncherFlags(launcher)
+	// OpenMPI refuses to run as root without these; MPICH ignores them.
 	os.Setenv("OMPI_ALLOW_RUN_AS_ROOT", "1")
 	os.Setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
 	return m.Run()
@@ -55,7 +70,8 @@ func runMain(m *testing.M) int {
 
 // mpirunArgs starts n ranks of the kernel binary with args.
 func mpirunArgs(n int, args ...string) []string {
-	return append([]string{"mpirun", "-n", strconv.Itoa(n), "--oversubscribe", "--bind-to", "none", binary}, args...)
+	argv := append([]string{launcher, "-n", strconv.Itoa(n)}, launcherFlags...)
+	return append(append(argv, binary), args...)
 }
 
 // kernelProc is a kernel started by hand, as a user would with mpirun.

@@ -13,26 +13,33 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gompi-kernel/gompi-kernel/internal/mpiimpl"
 )
 
 // TestRanksListenOnLoopbackOnly: on one host, nothing a rank of a 4-rank
 // kernel opens listens beyond 127.0.0.1 (Jupyter's five ports, the
-// doorbell, and no MPI TCP transport). mpirun's own out-of-band listener is
-// OpenMPI's and binds every address whatever its settings; it is not
-// checked here.
+// doorbell, and no MPI TCP transport). The launcher's own listener binds
+// every address whatever the settings (OpenMPI's mpirun out-of-band;
+// MPICH's Hydra mpiexec, whose listening socket every rank inherits): it is
+// the launcher's, so a socket the launcher holds too is not checked here.
 func TestRanksListenOnLoopbackOnly(t *testing.T) {
 	k := startKernel(t, 4)
 	drive(t, k.connFile, exec1(`mpi.Barrier()`))
-	ranks := childrenOf(k.cmd.Process.Pid)
+	ranks := ranksOf(k.cmd.Process.Pid)
 	if len(ranks) != 4 {
-		t.Fatalf("mpirun has %d children, want 4", len(ranks))
+		t.Fatalf("the launcher runs %d ranks, want 4", len(ranks))
 	}
 	listening := listeningSockets(t)
+	launchers := map[string]bool{}
+	for _, inode := range socketInodes(k.cmd.Process.Pid) {
+		launchers[inode] = true
+	}
 	seen := 0
 	for _, pid := range ranks {
 		for _, inode := range socketInodes(pid) {
 			addr, ok := listening[inode]
-			if !ok {
+			if !ok || launchers[inode] {
 				continue
 			}
 			seen++
@@ -114,13 +121,28 @@ func loopbackAddr(addr string) bool {
 func checkJobListensOnLoopback(t *testing.T) {
 	t.Helper()
 	listening := listeningSockets(t)
-	launcher := 0
-	for _, pid := range processesOf(binary) {
+	openMPI := mpiimpl.Name == "openmpi"
+	// Hydra's listener binds every address and every MPICH rank inherits
+	// it; the shim is for OpenMPI's mpirun only (README): under MPICH the
+	// sockets Hydra's processes hold are not checked.
+	hydra := map[string]bool{}
+	pids := processesOf(binary)
+	names := map[int]string{}
+	for _, pid := range pids {
 		comm, _ := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "comm"))
-		name := strings.TrimSpace(string(comm))
+		names[pid] = strings.TrimSpace(string(comm))
+		if !openMPI && (strings.HasPrefix(names[pid], "mpiexec") || strings.HasPrefix(names[pid], "hydra")) {
+			for _, inode := range socketInodes(pid) {
+				hydra[inode] = true
+			}
+		}
+	}
+	launcher := 0
+	for _, pid := range pids {
+		name := names[pid]
 		for _, inode := range socketInodes(pid) {
 			addr, ok := listening[inode]
-			if !ok {
+			if !ok || hydra[inode] {
 				continue
 			}
 			if name == "mpirun" {
@@ -131,7 +153,7 @@ func checkJobListensOnLoopback(t *testing.T) {
 			}
 		}
 	}
-	if launcher == 0 {
+	if openMPI && launcher == 0 {
 		t.Errorf("no listening socket of mpirun found: the check saw nothing of the launcher")
 	}
 }
@@ -141,6 +163,9 @@ func checkJobListensOnLoopback(t *testing.T) {
 // on this host, so nothing of the job, mpirun included, listens beyond
 // loopback.
 func TestKernelspecJobOnLoopback(t *testing.T) {
+	if mpiimpl.Name != "openmpi" {
+		t.Skipf("the loopback shim is for OpenMPI's mpirun; this build links %s, whose Hydra listener is left as it is (README)", mpiimpl.Name)
+	}
 	installSpec(t, "gompi-loopback", 4)
 	b, err := os.ReadFile(filepath.Join(os.Getenv("JUPYTER_DATA_DIR"), "kernels", "gompi-loopback", "kernel.json"))
 	if err != nil {
