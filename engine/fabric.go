@@ -85,7 +85,7 @@ func NewFabric(log *slog.Logger) (*Fabric, error) {
 	// Only one goroutine may consume the bell, or a ring meant for the
 	// resting receiver is eaten by a short wait elsewhere: on rank 0 the
 	// bell belongs to the event receiver, on a worker to the command loop
-	// (and, during a cell, to its relay). The busy poller sleeps at most a
+	// (and, during a cell, to its cell loop). The busy poller sleeps at most a
 	// millisecond and needs no bell.
 	f.busy = mpi.Poller{Spin: 200, Min: 20 * time.Microsecond, Max: time.Millisecond}
 	return f, nil
