@@ -87,7 +87,7 @@ func NewFabric(log *slog.Logger) (*Fabric, error) {
 	// bell belongs to the event receiver, on a worker to the command loop
 	// (and, during a cell, to its cell loop). The busy poller sleeps at most a
 	// millisecond and needs no bell.
-	f.busy = mpi.Poller{Spin: 200, Min: 20 * time.Microsecond, Max: time.Millisecond}
+	f.busy = mpi.Poller{Spin: 200, Min: 20 * time.Microsecond, Max: time.Millisecond, Yield: mpi.Oversubscribed()}
 	return f, nil
 }
 
