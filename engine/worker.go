@@ -135,7 +135,7 @@ func (x *workerCell) loop(ctx context.Context) error {
 	d := cellLookMin
 	var timer *time.Timer
 	for {
-		// ready is called at least once, even with a cancelled ctx, so that
+		// step is called at least once, even with a cancelled ctx, so that
 		// a cell that has ended is not reported as cancelled.
 		if done, err := x.step(); err != nil || done {
 			return err
