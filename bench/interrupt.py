@@ -97,6 +97,9 @@ def main():
           f"| {'next cell med':>13} {'usable':>6}")
     with Job(args.ranks) as job:
         job.wait_ready()
+        # Each rank's "started" apart: the default collapsed output shows
+        # alike lines of several ranks once ("[0-3] started").
+        job.execute("%output ranks")
         job.execute("x := 0")
         for case in args.cases.split(","):
             rs = [one(job, CASES[case]) for _ in range(args.repeat)]

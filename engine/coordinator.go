@@ -245,17 +245,32 @@ func (c *Coordinator) releaser(ctx context.Context, seq uint64) func(rank int) {
 	}
 }
 
+// Rank 0 nudges the workers whose done report it still awaits at these
+// times after a cell started, growing fourfold up to nudgeMax
+// (Fabric.Nudge).
+const (
+	nudgeFirst = 32 * time.Millisecond
+	nudgeMax   = time.Second
+)
+
 // await waits until every rank has reported. Once a rank has failed, the
 // others get stuckGrace to finish; those still running are then interrupted
-// and listed in the error.
+// and listed in the error. Meanwhile it nudges the ranks it waits for.
 func (c *Coordinator) await(ctx context.Context, x *execution) (interrupted []int) {
 	var grace <-chan time.Time
 	failed := x.failed
 	members := x.membersDone
+	every := nudgeFirst
+	nudge := time.NewTimer(every)
+	defer nudge.Stop()
 	for {
 		select {
 		case <-x.allDone:
 			return interrupted
+		case <-nudge.C:
+			c.fabric.Nudge(x.pending())
+			every = min(4*every, nudgeMax)
+			nudge.Reset(every)
 		case <-members:
 			// The cell has ended where it ran; the ranks that only served
 			// it report done once told.

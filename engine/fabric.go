@@ -93,9 +93,9 @@ func NewFabric(log *slog.Logger) (*Fabric, error) {
 	// Only one goroutine may consume the bell, or a ring meant for the
 	// resting receiver is eaten by a short wait elsewhere: on rank 0 the
 	// bell belongs to the event receiver, on a worker to the command loop
-	// (and, during a cell, to its relay). The busy poller sleeps at most a
+	// (and, during a cell, to its cell loop). The busy poller sleeps at most a
 	// millisecond and needs no bell.
-	f.busy = mpi.Poller{Spin: 200, Min: 20 * time.Microsecond, Max: time.Millisecond}
+	f.busy = mpi.Poller{Spin: 200, Min: 20 * time.Microsecond, Max: time.Millisecond, Yield: mpi.Oversubscribed()}
 	return f, nil
 }
 
@@ -112,6 +112,32 @@ func (f *Fabric) ring(ranks ...int) {
 			f.log.Debug("doorbell", "rank", r, "err", err)
 		}
 	}
+}
+
+// Nudge rings the given workers, and where commands fan out as a tree
+// their ancestors, so that each calls into MPI and so moves on a message
+// MPI reported sent but still holds (see lingerAt). Rank 0 does it for the
+// ranks whose done report it awaits (Coordinator.await): a worker's last
+// message before it rests is its done report, and a resting worker looks
+// only when rung. Before, every worker looked 4 and 32 ms after each of its
+// sends instead: at 64 ranks on 2 cores, where a trivial cell takes longer
+// than 4 ms, that timer wake-up was more than half of a worker's CPU per
+// cell (0.64-0.72 ms with it, 0.24-0.28 without). A worker still running
+// the cell, or that has not reached its command yet, only looks once more.
+func (f *Fabric) Nudge(ranks []int) {
+	seen := map[int]bool{}
+	var to []int
+	for _, r := range ranks {
+		for r > 0 && !seen[r] {
+			seen[r] = true
+			to = append(to, r)
+			if f.fan <= 0 {
+				break
+			}
+			r = (r - 1) / f.fan // the parent that forwarded r's command
+		}
+	}
+	f.ring(to...)
 }
 
 func (f *Fabric) workers() []int {

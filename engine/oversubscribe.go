@@ -38,3 +38,18 @@ func tuneForOversubscription(log *slog.Logger) {
 	runtime.GOMAXPROCS(1)
 	log.Debug("oversubscribed: one Go processor per rank", "ranks_on_node", local, "cores", runtime.NumCPU())
 }
+
+// yieldOnlyWhileSpinning keeps OpenMPI from giving the core away in each
+// of the kernel's own looks for a message (mpi.YieldOnlyWhileSpinning); the
+// pollers that spin yield by themselves where ranks outnumber cores. Before
+// MPI_Init, which reads the setting.
+func yieldOnlyWhileSpinning(log *slog.Logger) {
+	set, err := mpi.YieldOnlyWhileSpinning()
+	if err != nil {
+		log.Warn("turning off MPI's yield when idle", "err", err)
+		return
+	}
+	if set {
+		log.Debug("MPI yields only in spinning waits", "oversubscribed", mpi.Oversubscribed())
+	}
+}

@@ -27,25 +27,27 @@ func (f *Fabric) restMax() time.Duration {
 	return mpi.IdleMax
 }
 
-// lingerAt are the times after this rank's latest send at which a resting
-// rank still looks (and so drives MPI's progress). A send that MPI reports
-// complete may still wait in the sender's own queue (its data copied, the
-// receiver's queue full), and only the sender's next MPI call moves it on:
-// a rank that rested on the bell at once could leave the very message
-// its receiver was rung for undelivered until IdleMax. The first look
-// comes after a trivial cell's round trip (2-3 ms), so that between quick
-// cells a worker rarely wakes for it: looks at 1, 4 and 16 ms cost a
-// worker 0.05-0.1 ms of CPU per cell more (bench/README.md).
+// lingerAt are the times after rank 0's latest send at which its resting
+// receiver still looks (and so drives MPI's progress). A send that MPI
+// reports complete may still wait in the sender's own queue (its data
+// copied, the receiver's queue full), and only the sender's next MPI call
+// moves it on: a rank that rested on the bell at once could leave the very
+// message its receiver was rung for undelivered until IdleMax. The first
+// look comes after a trivial cell's round trip at a few ranks (2-3 ms).
+// Workers do not linger: rank 0 nudges those whose done report it awaits
+// (Fabric.Nudge), which costs nothing when the reports come.
 var lingerAt = [...]time.Duration{4 * time.Millisecond, 32 * time.Millisecond}
 
-// restFor is how long rest sleeps before it looks again unless rung: until
-// the next lingerAt after the latest send, else restMax, or expectEvery
-// while rank 0 has a cell in flight (SetBusy).
+// restFor is how long rest sleeps before it looks again unless rung: on
+// rank 0 until the next lingerAt after the latest send, else restMax, or
+// expectEvery while rank 0 has a cell in flight (SetBusy).
 func (f *Fabric) restFor() time.Duration {
-	since := time.Duration(time.Now().UnixNano() - f.lastSend.Load())
-	for _, at := range lingerAt {
-		if since < at {
-			return at - since
+	if f.rank == 0 {
+		since := time.Duration(time.Now().UnixNano() - f.lastSend.Load())
+		for _, at := range lingerAt {
+			if since < at {
+				return at - since
+			}
 		}
 	}
 	if f.busyCell.Load() {

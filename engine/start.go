@@ -19,6 +19,7 @@ func Run(ctx context.Context, log *slog.Logger, args []string, drive func(*Coord
 	start := time.Now()
 	tuneForOversubscription(log)
 	keepMPIOnOneHost(log)
+	yieldOnlyWhileSpinning(log)
 	if err := mpi.Init(); err != nil {
 		return fmt.Errorf("start MPI: %w", err)
 	}

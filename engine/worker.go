@@ -9,7 +9,6 @@ import (
 
 	"github.com/gompi-kernel/gompi-kernel/kernel"
 	"github.com/gompi-kernel/gompi-kernel/kernel/session"
-	"github.com/gompi-kernel/gompi-kernel/mpi"
 	"github.com/gompi-kernel/gompi-kernel/registry"
 )
 
@@ -105,18 +104,65 @@ func (w *Worker) Run(ctx context.Context) error {
 func (w *Worker) execute(ctx context.Context, c command) error {
 	x := w.startCell(ctx, c)
 	defer x.close()
-	// The loop sleeps until something happens: the cell ends, a Call ends,
-	// the cell enters EventLoop, or rank 0 rings the doorbell (interrupt,
-	// Call, Quit, end of cell); each of these pokes it. Polling instead
-	// every millisecond cost 0.13 of a core per rank, taken from the cell,
-	// and spinning first (50 looks) a tenth of a millisecond per cell. The
-	// sleeps only bound the delay should a ring come before its message.
-	poller := &mpi.Poller{Spin: -1, Min: 10 * time.Millisecond, Max: 100 * time.Millisecond, Wake: x.wake}
-	if err := poller.Wait(ctx, x.step); err != nil {
+	if err := x.loop(ctx); err != nil {
 		return fmt.Errorf("run cell %d: %w", c.Seq, err)
 	}
 	x.serve.stop()
 	return w.fabric.Send(ctx, event{Kind: evDone, Seq: c.Seq, Rank: w.fabric.rank, Result: &x.report})
+}
+
+// Bounds of the cell loop's sleeps between looks when nothing wakes it.
+const (
+	cellLookMin = 10 * time.Millisecond
+	cellLookMax = 100 * time.Millisecond
+)
+
+// loop steps the cell until it is over here. It sleeps until something
+// happens: the cell ends, a Call ends, the cell enters EventLoop (each of
+// these pokes it), or rank 0 rings the doorbell (interrupt, Call, Quit, end
+// of cell). Polling instead every millisecond cost 0.13 of a core per rank,
+// taken from the cell, and spinning first (50 looks) a tenth of a
+// millisecond per cell. The sleeps, from cellLookMin doubling to
+// cellLookMax, only bound the delay should a ring come before its message.
+//
+// The loop waits on the bell itself rather than through a relay goroutine
+// that turns rings into pokes: starting and stopping such a goroutine for
+// every cell cost a worker ~7 % of its CPU per trivial cell (two goroutine
+// hand-offs, each waking another thread). Only this goroutine consumes the
+// bell, during a cell as between cells (Fabric.rest), so no ring is eaten
+// elsewhere.
+func (x *workerCell) loop(ctx context.Context) error {
+	d := cellLookMin
+	var timer *time.Timer
+	for {
+		// step is called at least once, even with a cancelled ctx, so that
+		// a cell that has ended is not reported as cancelled.
+		if done, err := x.step(); err != nil || done {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if timer == nil {
+			timer = time.NewTimer(d)
+			defer timer.Stop()
+		} else {
+			timer.Reset(d)
+		}
+		select {
+		case <-x.wake:
+			d = cellLookMin
+		case <-x.w.fabric.bell.C():
+			d = cellLookMin
+		case <-timer.C:
+			d = min(2*d, cellLookMax)
+		case <-ctx.Done():
+			if done, err := x.step(); err != nil || done {
+				return err
+			}
+			return ctx.Err()
+		}
+	}
 }
 
 // workerCell is one cell on a worker: what its loop watches, and one method
@@ -130,20 +176,17 @@ type workerCell struct {
 	cancel context.CancelFunc // interrupts the cell
 	done   chan doneReport    // the cell's result, once it ends here; nil if it does not run here
 	wake   chan struct{}      // wakes the loop
-	stopCh chan struct{}      // ends the doorbell relay
-	relay  chan struct{}      // closed when the relay has ended
 	serve  serving
 	report doneReport
 }
 
-// startCell starts the cell (where it runs) and the doorbell relay.
+// startCell starts the cell where it runs.
 func (w *Worker) startCell(ctx context.Context, c command) *workerCell {
 	x := &workerCell{w: w, ctx: ctx, cmd: c, runs: c.runs(w.fabric.rank),
-		wake: make(chan struct{}, 1), stopCh: make(chan struct{}), relay: make(chan struct{})}
+		wake: make(chan struct{}, 1)}
 	x.cell, x.cancel = context.WithCancel(ctx)
 	x.serve = serving{on: !x.runs, poke: x.poke}
 	w.rank.setOutput(&remoteOutput{ctx: ctx, fabric: w.fabric, seq: c.Seq, log: w.log})
-	go x.relayBell()
 	w.setPoke(x.poke)
 	if x.runs {
 		x.done = make(chan doneReport, 1)
@@ -155,14 +198,9 @@ func (w *Worker) startCell(ctx context.Context, c command) *workerCell {
 	return x
 }
 
-// close ends what startCell started, once the cell is over here. It waits
-// for the relay to end: a relay still running would eat the ring of rank
-// 0's next command, and the command loop, which rests on the bell, would
-// notice that command only after mpi.IdleMax.
+// close ends what startCell started, once the cell is over here.
 func (x *workerCell) close() {
 	x.w.setPoke(nil)
-	close(x.stopCh)
-	<-x.relay
 	x.cancel()
 }
 
@@ -171,19 +209,6 @@ func (x *workerCell) poke() {
 	select {
 	case x.wake <- struct{}{}:
 	default:
-	}
-}
-
-// relayBell turns rings of the doorbell into pokes until the cell ends.
-func (x *workerCell) relayBell() {
-	defer close(x.relay)
-	for {
-		select {
-		case <-x.w.fabric.bell.C():
-			x.poke()
-		case <-x.stopCh:
-			return
-		}
 	}
 }
 

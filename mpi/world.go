@@ -72,6 +72,7 @@ func NewWorld(base *Comm) (*World, error) {
 		return nil, errors.New("mpi: NewWorld: nil base communicator")
 	}
 	w := &World{base: base, poll: cellPoller, ctx: context.Background()}
+	w.poll.Yield = Oversubscribed()
 	comm, data, err := w.dupPair(context.Background())
 	if err != nil {
 		return nil, fmt.Errorf("mpi: NewWorld: %w", err)

@@ -38,7 +38,8 @@ type Options struct {
 	// PreImport lists import paths imported before the first cell.
 	PreImport []string
 	// Stdout and Stderr receive the cells' output while it is written.
-	// Writes come from one goroutine per stream; nil discards.
+	// Writes to each never overlap (one at a time, from the capture's
+	// reader or from the end of a cell); nil discards.
 	Stdout, Stderr io.Writer
 	// Args is os.Args as cells see it (a script's name and arguments);
 	// empty means {"gompi-kernel"}.
