@@ -130,6 +130,9 @@ func TestConsole(t *testing.T) {
 	})
 	s.waitFor("In [1]:", 90*time.Second)
 
+	// As a person does: once the console has come to rest (jupyter console
+	// 6.4 loses an Enter pressed while it is still starting up).
+	s.settle(time.Second, 10*time.Second)
 	s.typeLine(`fmt.Println("hi from", mpi.Rank())`)
 	for r := 0; r < 4; r++ {
 		s.waitFor(fmt.Sprintf("[%d] hi from %d", r, r), 30*time.Second)
