@@ -57,7 +57,7 @@ gotest:
 # the running frames, resizeFrame against a cell's goroutines; upstream
 # traefik/yaegi#402 says as much), not in our code.
 RACE_PKGS := ./kernel ./kernel/display ./registry ./internal/... ./kernelspec
-RACE_SKIP := TestAfterFuncPanicIsContained|TestInterrupt|TestLookupGuardInterrupt|TestLookupNestedInterrupt|TestGoroutinePanicIsContained|TestExecuteCells/goroutine
+RACE_SKIP := TestAfterFuncPanicIsContained|TestGoroutinePanicText|TestInterrupt|TestLookupGuardInterrupt|TestLookupNestedInterrupt|TestGoroutinePanicIsContained|TestExecuteCells/goroutine
 race:
 	CGO_ENABLED=0 go build ./kernel
 	go test -race -count=1 -timeout 10m $(RACE_PKGS)
