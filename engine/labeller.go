@@ -106,17 +106,23 @@ func (o rankOutput) Stream(name, text string, _ map[string]any) { o.l.write(o.ra
 
 func (o rankOutput) Display(d kernel.Display) {
 	o.l.flush()
-	if o.l.attribute(o.rank, d) {
-		// A small line names the rank, as ipyparallel's [output:2]; the
-		// metadata lets a terminal that labels rich output itself skip it.
-		o.l.out.Stream("stdout", "["+strconv.Itoa(o.rank)+"]\n", map[string]any{"rank": o.rank, "attribution": true})
-	}
 	md := make(map[string]any, len(d.Metadata)+1)
 	for k, v := range d.Metadata {
 		md[k] = v
 	}
 	md["rank"] = o.rank
 	d.Metadata = md
+	// Deciding on the label, the label and the output go out together:
+	// another rank's label must not come between a decision and its
+	// output (rank 0's unlabelled output after a "[1]" would read as rank
+	// 1's).
+	o.l.mu.Lock()
+	defer o.l.mu.Unlock()
+	if o.l.attribute(o.rank, d) {
+		// A small line names the rank, as ipyparallel's [output:2]; the
+		// metadata lets a terminal that labels rich output itself skip it.
+		o.l.out.Stream("stdout", "["+strconv.Itoa(o.rank)+"]\n", map[string]any{"rank": o.rank, "attribution": true})
+	}
 	o.l.out.Display(d)
 }
 
@@ -268,13 +274,11 @@ func (l *labeller) publish(k streamKey, text string) {
 // attribute says whether rich output from rank needs a line naming it: it
 // does when it comes from a rank other than 0, or from rank 0 once another
 // rank has shown some in this cell. What rank 0 alone shows is unchanged,
-// and an update replaces output already attributed.
+// and an update replaces output already attributed. l.mu is held.
 func (l *labeller) attribute(rank int, d kernel.Display) bool {
 	if l.size == 1 || d.Update {
 		return false
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	if l.shown == nil {
 		l.shown = map[int]bool{}
 	}

@@ -202,6 +202,52 @@ func parseLabel(t *testing.T, label string) []int {
 	return ranks
 }
 
+// slowDisplayRecorder records what reaches the frontend when it has arrived;
+// rank 0's display takes a while to get there.
+type slowDisplayRecorder struct {
+	mu      sync.Mutex
+	got     []string
+	entered chan struct{}
+}
+
+func (r *slowDisplayRecorder) add(s string) {
+	r.mu.Lock()
+	r.got = append(r.got, s)
+	r.mu.Unlock()
+}
+func (r *slowDisplayRecorder) Stream(_, text string, _ map[string]any) {
+	r.add(strings.TrimSpace(text))
+}
+func (r *slowDisplayRecorder) Display(d kernel.Display) {
+	if d.Metadata["rank"] == 0 {
+		close(r.entered)
+		time.Sleep(50 * time.Millisecond)
+	}
+	r.add(d.Data["text/plain"].(string))
+}
+func (r *slowDisplayRecorder) Clear(bool)                         {}
+func (r *slowDisplayRecorder) Input(string, bool) (string, error) { return "", nil }
+
+// TestLabellerDisplayAttribution: a rank's label line and its rich output
+// reach the frontend together; rank 0's output, decided unlabelled, is not
+// preceded by another rank's label, however slow it is to go out.
+func TestLabellerDisplayAttribution(t *testing.T) {
+	rec := &slowDisplayRecorder{entered: make(chan struct{})}
+	l := newLabeller(rec, allRun(2), outputCollapsed)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		l.forRank(0).Display(kernel.Display{Data: map[string]any{"text/plain": "html 0"}})
+	}()
+	<-rec.entered
+	l.forRank(1).Display(kernel.Display{Data: map[string]any{"text/plain": "html 1"}})
+	wg.Wait()
+	if got, want := strings.Join(rec.got, "|"), "html 0|[1]|html 1"; got != want {
+		t.Errorf("frontend got %s, want %s", got, want)
+	}
+}
+
 func TestRankRange(t *testing.T) {
 	for _, tc := range []struct {
 		in   []int
