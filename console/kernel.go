@@ -85,7 +85,7 @@ func startKernel(ctx context.Context, o Options) (*kernelProcess, error) {
 	defer logf.Close()
 	k.cmd = exec.Command(argv[0], argv[1:]...)
 	k.cmd.Stdout, k.cmd.Stderr = logf, logf
-	if o.Ranks > 1 && loopbind.ForOpenMPI(argv[0]) {
+	if o.Ranks > 1 && mpiimpl.Detect(argv[0]) == mpiimpl.OpenMPI {
 		// Every rank runs here: mpirun's own listener stays on loopback.
 		if lib, err := loopbind.Library(""); err != nil {
 			fmt.Fprintf(logf, "console: mpirun's out-of-band port will listen on every address: %v\n", err)

@@ -4,7 +4,7 @@
 package kernelspec
 
 import (
-	"context"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,8 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
-	"time"
 
 	"github.com/gompi-kernel/gompi-kernel/internal/mpiimpl"
 )
@@ -161,13 +159,13 @@ func Build(o Options) (Spec, error) {
 		"OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
 	}
 	if o.launched() {
-		kind := detect(o.Launcher)
-		if kind == openMPI && o.Hostfile == "" && o.LoopbackShim != "" {
+		kind := mpiimpl.Detect(o.Launcher)
+		if kind == mpiimpl.OpenMPI && o.Hostfile == "" && o.LoopbackShim != "" {
 			env["LD_PRELOAD"] = o.LoopbackShim
 		}
-		flags, err := kind.flags(o.Ranks, o.Hostfile)
+		flags, err := launchFlags(kind, o.Ranks, o.Hostfile)
 		if err != nil {
-			return Spec{}, fmt.Errorf("%s (%s): %w", o.Launcher, kind, err)
+			return Spec{}, fmt.Errorf("%s (%s): %w", o.Launcher, cmp.Or(kind, "OpenMPI?"), err)
 		}
 		argv = append([]string{o.Launcher}, flags...)
 		argv = append(argv, o.LauncherArgs...)
@@ -252,57 +250,25 @@ func Uninstall(name, prefix string) (string, error) {
 	return dir, nil
 }
 
-// kind is a launcher's family, which decides how its flags are spelled.
-type kind string
-
-const (
-	openMPI kind = "OpenMPI"
-	hydra   kind = "MPICH Hydra"
-	slurm   kind = "Slurm srun"
-)
-
-// detect asks the launcher with --version which family it belongs to:
-// MPICH's Hydra mpiexec (also Intel MPI's and MVAPICH's) says HYDRA or MPICH,
-// srun says "slurm 23.02.6". A launcher that does not answer is taken for
-// srun if it is called srun, else for OpenMPI.
-func detect(launcher string) kind {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	out, _ := exec.CommandContext(ctx, launcher, "--version").CombinedOutput()
-	v := string(out)
-	switch {
-	case strings.Contains(v, "Open MPI") || strings.Contains(v, "OpenRTE") || strings.Contains(v, "PRRTE"):
-		return openMPI
-	case strings.Contains(v, "HYDRA") || strings.Contains(v, "MPICH") || strings.Contains(v, "Intel(R) MPI"):
-		return hydra
-	case strings.HasPrefix(strings.TrimSpace(v), "slurm"):
-		return slurm
-	case filepath.Base(launcher) == "srun":
-		return slurm
-	}
-	return openMPI
-}
-
-// flags are the launcher's own flags for ranks ranks and the hostfile (""
-// for none), in its spelling. They let a notebook kernel run more ranks than
+// launchFlags are a launcher's own flags for ranks ranks and the hostfile
+// ("" for none), in the spelling of its family (mpiimpl.Detect; one that
+// did not say gets OpenMPI's). They let a notebook kernel run more ranks than
 // cores, unbound: more ranks than cores is normal for exploring a parallel
 // program on a laptop, and bound ranks of a notebook kernel would fight over
 // the same core. OpenMPI's mpirun needs --oversubscribe --bind-to none;
-// Hydra oversubscribes by itself and spells -bind-to none; srun must stay
+// Hydra oversubscribes by itself and spells -bind-to none, and gets
+// -disable-auto-cleanup (mpiimpl.HydraFlags says why); srun must stay
 // inside its allocation (no oversubscription) and spells --cpu-bind=none.
-func (k kind) flags(ranks int, hostfile string) ([]string, error) {
+func launchFlags(k mpiimpl.Kind, ranks int, hostfile string) ([]string, error) {
 	n := strconv.Itoa(ranks)
 	switch k {
-	case hydra:
-		// -disable-auto-cleanup: Hydra would kill every rank the moment
-		// one dies, before rank 0 can tell the frontend which and why
-		// (rank 0 ends the job itself then).
-		f := []string{"-n", n, "-bind-to", "none", "-disable-auto-cleanup"}
+	case mpiimpl.Hydra:
+		f := append([]string{"-n", n}, mpiimpl.HydraFlags()...)
 		if hostfile != "" {
 			f = append(f, "-f", hostfile)
 		}
 		return f, nil
-	case slurm:
+	case mpiimpl.Slurm:
 		if hostfile != "" {
 			return nil, errors.New("srun takes no hostfile: the Slurm allocation decides the nodes " +
 				"(choose them with sbatch/salloc, or pass --launcher-arg=--nodelist=...)")

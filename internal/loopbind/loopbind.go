@@ -82,12 +82,3 @@ func Preload(environ []string, lib string) []string {
 	}
 	return append(out, "LD_PRELOAD="+value)
 }
-
-// ForOpenMPI tells whether launcher (a path or name) is OpenMPI's mpirun,
-// the one launcher whose listener the shim is for, by asking it for its
-// version as kernelspec does. Other launchers are left alone: MPICH's
-// Hydra dials its own listener by the host's address.
-func ForOpenMPI(launcher string) bool {
-	out, err := exec.Command(launcher, "--version").CombinedOutput()
-	return err == nil && (strings.Contains(string(out), "Open MPI") || strings.Contains(string(out), "OpenRTE"))
-}

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"time"
 )
@@ -31,6 +32,40 @@ func FindLauncher() (string, error) {
 		Name, strings.Join(Launchers(), ", "), Package, errors.Join(errs...))
 }
 
+// Kind is a launcher's family, which decides how its flags are spelled.
+type Kind string
+
+const (
+	// Unknown: the launcher did not say (callers take it for OpenMPI's
+	// spelling, the most common).
+	Unknown Kind = ""
+	OpenMPI Kind = "OpenMPI"
+	Hydra   Kind = "MPICH Hydra"
+	Slurm   Kind = "Slurm srun"
+)
+
+// Detect asks the launcher (a name or path) with --version which family it
+// belongs to: OpenMPI's mpirun says "Open MPI" (its mpiexec "OpenRTE",
+// OpenMPI 5's "PRRTE"), MPICH's Hydra mpiexec (also Intel MPI's and
+// MVAPICH's) HYDRA or MPICH, srun "slurm 23.02.6". A launcher that does not
+// answer is Slurm's if it is called srun, else Unknown. It is the one place
+// the kernel reads a launcher's version.
+func Detect(launcher string) Kind {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	out, _ := exec.CommandContext(ctx, launcher, "--version").CombinedOutput()
+	v := string(out)
+	switch {
+	case strings.Contains(v, "Open MPI") || strings.Contains(v, "OpenRTE") || strings.Contains(v, "PRRTE"):
+		return OpenMPI
+	case strings.Contains(v, "HYDRA") || strings.Contains(v, "MPICH") || strings.Contains(v, "Intel(R) MPI"):
+		return Hydra
+	case strings.HasPrefix(strings.TrimSpace(v), "slurm"), filepath.Base(launcher) == "srun":
+		return Slurm
+	}
+	return Unknown
+}
+
 // LauncherFlags are the flags that let a kernel run more ranks than cores,
 // unbound, in launcher's own spelling: more ranks than cores is normal for
 // exploring a parallel program on a laptop, and bound ranks would fight
@@ -40,16 +75,14 @@ func FindLauncher() (string, error) {
 // kills every rank with SIGKILL the moment one dies, before the kernel's
 // rank 0 can tell the frontend which rank died and why; -disable-auto-cleanup
 // leaves ending the job to the kernel, which does so (engine's watchDeaths,
-// and a worker whose rank 0 is gone leaves). The launcher is asked with
-// --version, as a user may name any (--mpirun); one that does not answer is
-// taken for OpenMPI.
+// and a worker whose rank 0 is gone leaves). A launcher that does not say
+// what it is (Detect) is taken for OpenMPI.
 func LauncherFlags(launcher string) []string {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	out, _ := exec.CommandContext(ctx, launcher, "--version").CombinedOutput()
-	v := string(out)
-	if strings.Contains(v, "HYDRA") || strings.Contains(v, "MPICH") || strings.Contains(v, "Intel(R) MPI") {
-		return []string{"-bind-to", "none", "-disable-auto-cleanup"}
+	if Detect(launcher) == Hydra {
+		return HydraFlags()
 	}
 	return []string{"--oversubscribe", "--bind-to", "none"}
 }
+
+// HydraFlags are Hydra's spelling of LauncherFlags.
+func HydraFlags() []string { return []string{"-bind-to", "none", "-disable-auto-cleanup"} }
