@@ -85,10 +85,11 @@ func startKernel(ctx context.Context, o Options) (*kernelProcess, error) {
 	defer logf.Close()
 	k.cmd = exec.Command(argv[0], argv[1:]...)
 	k.cmd.Stdout, k.cmd.Stderr = logf, logf
-	if o.Ranks > 1 && mpiimpl.Detect(argv[0]) == mpiimpl.OpenMPI {
-		// Every rank runs here: mpirun's own listener stays on loopback.
+	if kind := mpiimpl.Detect(argv[0]); o.Ranks > 1 && (kind == mpiimpl.OpenMPI || kind == mpiimpl.Hydra) {
+		// Every rank runs here: the launcher's own listener stays on
+		// loopback (internal/loopbind).
 		if lib, err := loopbind.Library(""); err != nil {
-			fmt.Fprintf(logf, "console: mpirun's out-of-band port will listen on every address: %v\n", err)
+			fmt.Fprintf(logf, "console: the launcher's own port will listen on every address: %v\n", err)
 		} else {
 			k.cmd.Env = loopbind.Preload(os.Environ(), lib)
 		}

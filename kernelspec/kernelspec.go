@@ -36,10 +36,10 @@ type Options struct {
 	LauncherArgs []string
 	LogLevel     string // passed as --log-level when set
 	// LoopbackShim, when set, is the library (internal/loopbind) preloaded
-	// into OpenMPI's mpirun so that its own listener stays on loopback
-	// while every rank runs on this host (the shim stands aside by itself
-	// when mpirun is given hosts or runs in an allocation). Not used with
-	// a hostfile, nor with other launchers.
+	// into OpenMPI's mpirun or Hydra's mpiexec so that its own listener
+	// stays on loopback while every rank runs on this host (the shim stands
+	// aside by itself when the launcher is given hosts or runs in an
+	// allocation). Not used with a hostfile, nor with srun.
 	LoopbackShim string
 }
 
@@ -160,7 +160,7 @@ func Build(o Options) (Spec, error) {
 	}
 	if o.launched() {
 		kind := mpiimpl.Detect(o.Launcher)
-		if kind == mpiimpl.OpenMPI && o.Hostfile == "" && o.LoopbackShim != "" {
+		if (kind == mpiimpl.OpenMPI || kind == mpiimpl.Hydra) && o.Hostfile == "" && o.LoopbackShim != "" {
 			env["LD_PRELOAD"] = o.LoopbackShim
 		}
 		flags, err := launchFlags(kind, o.Ranks, o.Hostfile)

@@ -184,9 +184,9 @@ func TestLauncherArgv(t *testing.T) {
 	}
 }
 
-// TestLoopbackShim: the shim keeping mpirun's listener on loopback is
-// preloaded into OpenMPI's mpirun when every rank runs here, and never with
-// a hostfile or another launcher.
+// TestLoopbackShim: the shim keeping the launcher's listener on loopback is
+// preloaded into OpenMPI's mpirun and Hydra's mpiexec when every rank runs
+// here, and never with a hostfile or into srun.
 func TestLoopbackShim(t *testing.T) {
 	dir := fakeLaunchers(t)
 	hosts := filepath.Join(dir, "hosts")
@@ -199,7 +199,8 @@ func TestLoopbackShim(t *testing.T) {
 	}{
 		{"mpirun", "", true},
 		{"mpirun", hosts, false},
-		{"mpiexec.hydra", "", false},
+		{"mpiexec.hydra", "", true},
+		{"mpiexec.hydra", hosts, false},
 		{"srun", "", false},
 	} {
 		spec, err := Build(Options{Ranks: 4, Executable: "/opt/bin/gompi-kernel", Launcher: filepath.Join(dir, tc.launcher),

@@ -49,8 +49,9 @@ Usage:
                                        notebook, console and nbconvert
   gompi-kernel uninstall [flags]       remove an installed kernelspec
   gompi-kernel loopbind                print the path of the shim that keeps
-                                       OpenMPI mpirun's own listener on
-                                       loopback (building it once), for
+                                       the launcher's (mpirun's, mpiexec's)
+                                       own listener on loopback (building it
+                                       once), for
                                        LD_PRELOAD=$(gompi-kernel loopbind) mpirun …
                                        when every rank runs on this host
   gompi-kernel version                 print the version

@@ -1,11 +1,13 @@
-// Package loopbind keeps OpenMPI's mpirun off the network when every rank
-// of a kernel runs on this host. mpirun 4.1 binds its out-of-band listener
-// to every address whatever its MCA settings (oob_tcp_if_include changes
-// what it dials, not what it binds); a stranger on the network could then
-// speak to the job's launcher. The kernel's own launches (the kernelspec,
-// the console) preload a tiny C library into mpirun that turns wildcard
-// binds into loopback binds (shim/loopbind.c). It is built from source with
-// the C compiler cgo already needs, once, into the user's cache.
+// Package loopbind keeps the MPI launcher off the network when every rank
+// of a kernel runs on this host. OpenMPI 4.1's mpirun binds its
+// out-of-band listener to every address whatever its MCA settings
+// (oob_tcp_if_include changes what it dials, not what it binds), and MPICH's
+// Hydra mpiexec binds its control socket, which every rank inherits, the
+// same way; a stranger on the network could then speak to the job's
+// launcher. The kernel's own launches (the kernelspec, the console) preload
+// a tiny C library into the launcher that turns wildcard binds into
+// loopback binds (shim/loopbind.c). It is built from source with the C
+// compiler cgo already needs, once, into the user's cache.
 package loopbind
 
 import (

@@ -20,6 +20,11 @@ func TestShimBindsLoopback(t *testing.T) {
 	if got := bound(t, lib, nil); got != "127.0.0.1 ::1 127.0.0.1\nchild:" {
 		t.Errorf("bound addresses, then the child's LD_PRELOAD:\n%s\nwant 127.0.0.1 ::1 127.0.0.1, then none", got)
 	}
+	// The program's own arguments (the kernel's -f FILE) are not the
+	// launcher's.
+	if got := bound(t, lib, nil, "/opt/bin/gompi-kernel", "-f", "kernel.json"); got != "127.0.0.1 ::1 127.0.0.1\nchild:" {
+		t.Errorf("with the kernel's -f after it: %q", got)
+	}
 }
 
 // TestShimStandsAside: given other hosts (an argument naming hosts, or a
@@ -36,6 +41,7 @@ func TestShimStandsAside(t *testing.T) {
 		{args: []string{"--hostfile", "hosts"}},
 		{args: []string{"-H", "a,b"}},
 		{args: []string{"--host=a,b"}},
+		{args: []string{"-f", "hosts"}}, // Hydra's hostfile
 		{env: []string{"SLURM_JOB_ID=7"}},
 		{env: []string{"OMPI_MCA_orte_default_hostfile=/x"}},
 	} {

@@ -1,10 +1,12 @@
 /*
- * gompi-kernel's loopback shim, preloaded into OpenMPI's mpirun when every
- * rank runs on this host. OpenMPI 4.1's mpirun opens an out-of-band TCP
- * listener for daemons on other nodes and binds it to every address
- * (INADDR_ANY and in6addr_any), whatever oob_tcp_if_include says; on one
- * host no daemon ever connects, so a wildcard bind is turned into a bind to
- * the loopback address of the same family. Other binds are left alone, and
+ * gompi-kernel's loopback shim, preloaded into the launcher (OpenMPI's
+ * mpirun, MPICH's Hydra mpiexec) when every rank runs on this host.
+ * OpenMPI 4.1's mpirun opens an out-of-band TCP listener for daemons on
+ * other nodes and binds it to every address (INADDR_ANY and in6addr_any),
+ * whatever oob_tcp_if_include says; Hydra's mpiexec binds its control
+ * socket (which every rank inherits) the same way. On one host only local
+ * processes connect, so a wildcard bind is turned into a bind to the
+ * loopback address of the same family. Other binds are left alone, and
  * so is every bind when mpirun is given other hosts (see below): then its
  * daemons must reach it.
  */
@@ -26,7 +28,7 @@ static int gompi_loopbind_active = 1;
 /* Variables that give mpirun other hosts: a default hostfile, or the
  * allocation of a resource manager OpenMPI reads by itself. */
 static const char *const gompi_remote_env[] = {
-	"OMPI_MCA_orte_default_hostfile",
+	"OMPI_MCA_orte_default_hostfile", "HYDRA_HOST_FILE",
 	"SLURM_JOB_ID", "PBS_NODEFILE", "PBS_JOBID", "LSB_JOBID", "LSB_HOSTS", "PE_HOSTFILE",
 	"OAR_NODEFILE", "COBALT_NODEFILE", NULL,
 };
@@ -34,7 +36,9 @@ static const char *const gompi_remote_env[] = {
 /* Arguments that give mpirun other hosts. */
 static const char *const gompi_remote_args[] = {
 	"--host", "-host", "-H", "--hostfile", "-hostfile", "--machinefile", "-machinefile",
-	"--default-hostfile", "-default-hostfile", "--add-host", "--add-hostfile", NULL,
+	"--default-hostfile", "-default-hostfile", "--add-host", "--add-hostfile",
+	/* MPICH's Hydra */
+	"-f", "-hosts", "-hostlist", "-configfile", NULL,
 };
 
 static int gompi_remote_arg(const char *a) {
@@ -91,6 +95,12 @@ __attribute__((constructor)) static void gompi_loopbind_init(void) {
 			}
 			arg[n] = 0;
 			n = 0;
+			/* The kernel's own arguments (its -f FILE) are not the
+			 * launcher's: stop at the program. */
+			const char *base = strrchr(arg, '/');
+			if (strncmp(base != NULL ? base + 1 : arg, "gompi-kernel", 12) == 0) {
+				break;
+			}
 			if (gompi_remote_arg(arg)) {
 				gompi_loopbind_active = 0;
 			}
