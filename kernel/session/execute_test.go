@@ -337,3 +337,25 @@ func TestResultIsJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestInterruptBeforeSleep: an interrupt that arrives before a cell reaches
+// its time.Sleep still ends the sleep (the sleep returns at once); the next
+// execution sleeps again.
+func TestInterruptBeforeSleep(t *testing.T) {
+	i := newInterrupter()
+	i.arm()
+	i.fire()
+	done := make(chan struct{})
+	go func() { i.sleep(time.Hour); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a sleep that started after the interrupt waited on")
+	}
+	i.arm()
+	start := time.Now()
+	i.sleep(20 * time.Millisecond)
+	if d := time.Since(start); d < 20*time.Millisecond {
+		t.Errorf("after arm, a 20 ms sleep took %v", d)
+	}
+}

@@ -310,6 +310,7 @@ func (s *Session) Guard(ctx context.Context, f func()) error {
 		return nil
 	}
 	defer s.run.Unlock()
+	s.intr.arm()
 	stop := context.AfterFunc(ctx, s.intr.fire) // compiled sleeps obey too
 	defer stop()
 	defer func() { _ = errors.Join(s.out.sync(), s.errs.sync()) }()

@@ -20,29 +20,47 @@ type exitSignal struct{ code int }
 
 func (e exitSignal) String() string { return fmt.Sprintf("exit status %d", e.code) }
 
-// interrupter hands out the channel closed at the next interrupt. Compiled
-// functions offered to cells that may block (time.Sleep) select on it, since
-// yaegi can only stop interpreted code.
+// interrupter hands out the channel closed when the running execution (a
+// cell, a guarded Call) is interrupted. Compiled functions offered to cells
+// that may block (time.Sleep) select on it, since yaegi can only stop
+// interpreted code. The channel stays closed until the next execution arms
+// a new one: a sleep that starts just after the interrupt (the cell had not
+// reached it yet) returns at once instead of waiting on a fresh channel for
+// its whole duration.
 type interrupter struct {
-	mu sync.Mutex
-	ch chan struct{}
+	mu    sync.Mutex
+	ch    chan struct{}
+	fired bool
 }
 
 func newInterrupter() *interrupter { return &interrupter{ch: make(chan struct{})} }
 
-// current returns the channel closed at the next interrupt.
+// current returns the channel closed when the running execution is
+// interrupted (already closed if it was).
 func (i *interrupter) current() <-chan struct{} {
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	return i.ch
 }
 
-// fire wakes everything waiting on the current channel and arms a new one.
+// arm starts an execution: an interrupt of an earlier one no longer counts.
+func (i *interrupter) arm() {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if i.fired {
+		i.ch, i.fired = make(chan struct{}), false
+	}
+}
+
+// fire interrupts the running execution: everything waiting on the current
+// channel wakes, and whatever waits on it later returns at once.
 func (i *interrupter) fire() {
 	i.mu.Lock()
 	defer i.mu.Unlock()
-	close(i.ch)
-	i.ch = make(chan struct{})
+	if !i.fired {
+		close(i.ch)
+		i.fired = true
+	}
 }
 
 // sleep is time.Sleep for cells: it returns early on an interrupt (the

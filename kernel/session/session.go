@@ -207,6 +207,7 @@ func (s *Session) ExecuteCell(ctx context.Context, label, code string) (res Resu
 		s.execLabels[s.execs] = label
 	}
 	s.mu.Unlock()
+	s.intr.arm()
 	stop := context.AfterFunc(ctx, s.intr.fire)
 	defer stop()
 	defer func() {
