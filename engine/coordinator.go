@@ -203,7 +203,7 @@ func (c *Coordinator) runCommand(ctx context.Context, cmd command, out kernel.Ou
 		return kernel.Outcome{Err: &session.Error{Name: "KernelError", Value: fmt.Sprintf("cannot reach the workers: %v", err)}}
 	}
 	if cmd.runs(0) {
-		go func() {
+		c.rank.thread.run(func() {
 			report := local(localCtx, x.labels.forRank(0))
 			// Rank 0 is done calling: release any rank still in (or yet to
 			// enter) EventLoop, as pyMOR's script mode quits at the end.
@@ -211,7 +211,7 @@ func (c *Coordinator) runCommand(ctx context.Context, cmd command, out kernel.Ou
 				c.log.Error("releasing ranks in EventLoop", "err", err)
 			}
 			x.finish(0, report)
-		}()
+		})
 	} else {
 		c.rank.setOutput(x.labels.forRank(0))
 		x.finish(0, doneReport{})

@@ -34,6 +34,8 @@ type Rank struct {
 	loader *compile.Loader // opens plugins: one per process
 	args   []string        // os.Args for cells and compiled scripts
 
+	thread *cellThread // runs the cells
+
 	mu  sync.Mutex
 	out kernel.Output // where the running (or last) cell's output goes: to the labeller on rank 0, to rank 0 on a worker
 }
@@ -45,7 +47,7 @@ func NewRank(f *Fabric, args []string) (*Rank, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cells' MPI world: %w", err)
 	}
-	r := &Rank{world: world, loader: compile.NewLoader(""), args: args}
+	r := &Rank{world: world, loader: compile.NewLoader(""), args: args, thread: newCellThread()}
 	r.api = registry.NewAPI(registry.New(), nil, nil, func() string { return rankInfo(f.Rank(), f.Size()) })
 	r.driver = newDriver(f.Rank(), r.api.Info, streamWriter{r, "stdout"})
 	// One package mpi for cells: MPI itself, the registry and the driver

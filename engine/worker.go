@@ -190,10 +190,10 @@ func (w *Worker) startCell(ctx context.Context, c command) *workerCell {
 	w.setPoke(x.poke)
 	if x.runs {
 		x.done = make(chan doneReport, 1)
-		go func() {
+		w.rank.thread.run(func() {
 			x.done <- w.rank.Execute(x.cell, c.Code, c.Label, w.rank.output())
 			x.poke()
-		}()
+		})
 	}
 	return x
 }

@@ -171,3 +171,21 @@ func BenchmarkInspect(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkExecute is the interpreter's share of a trivial cell on every
+// rank (bench/cellcpu.py measures the whole kernel's).
+func BenchmarkExecute(b *testing.B) {
+	s := benchSession(b)
+	if r := s.Execute(b.Context(), "x := 0"); r.Err != nil {
+		b.Fatal(r.Err.Value)
+	}
+	for _, code := range []string{"x := 1", "x = 1", "fmt.Sprint(x)"} {
+		b.Run(code, func(b *testing.B) {
+			for b.Loop() {
+				if r := s.Execute(b.Context(), code); r.Err != nil {
+					b.Fatal(r.Err.Value)
+				}
+			}
+		})
+	}
+}
