@@ -186,6 +186,7 @@ func (c *Coordinator) runCommand(ctx context.Context, cmd command, out kernel.Ou
 	x := newExecution(cmd, c.fabric.Size(), c.output, out, cancelLocal)
 	x.ctx = localCtx
 	x.release = c.releaser(localCtx, cmd.Seq)
+	x.tree = c.fabric.fan > 0 && treeable(cmd)
 	c.cur, c.last = x, x
 	c.mu.Unlock()
 	defer func() {
@@ -280,6 +281,14 @@ func (c *Coordinator) await(ctx context.Context, x *execution) (interrupted []in
 			}
 		case <-failed:
 			failed = nil
+			if x.tree {
+				// Ranks that finished hold their reports until their
+				// subtree has reported: have them pass them up, so that
+				// only the ranks still running are named as stuck.
+				if err := c.fabric.Flush(ctx, x.seq, x.pending()); err != nil {
+					c.log.Error("asking for held done reports", "err", err)
+				}
+			}
 			wait := stuckGrace
 			if x.firstFailure == session.ErrCompile {
 				// Every rank compiles the same cell against the same

@@ -45,6 +45,12 @@ type execution struct {
 	release      func(rank int) // sends rank the release from EventLoop
 	changed      chan struct{}  // closed and replaced when serving or done changes
 	calls        map[uint64]*pendingCall
+	// tree: the done reports come up the fan-out tree (gather.go), apart
+	// from the ranks' other events; heard counts those by rank, and a
+	// report that overtook some of them waits in early.
+	tree  bool
+	heard []int
+	early map[int]doneReport
 }
 
 // pendingCall collects the workers' answers to one Call.
@@ -71,6 +77,8 @@ func newExecution(c command, size int, mode outputMode, out kernel.Output, cance
 		release:     func(int) {},
 		changed:     make(chan struct{}),
 		calls:       map[uint64]*pendingCall{},
+		heard:       make([]int, size),
+		early:       map[int]doneReport{},
 	}
 	for r := range x.runs {
 		x.runs[r] = c.runs(r)
@@ -106,6 +114,9 @@ func (x *execution) servers() []int {
 }
 
 func (x *execution) handle(ev event) {
+	if ev.Seq == x.seq && ev.Kind != evDone && ev.Kind != evGathered {
+		x.hear(ev.Rank)
+	}
 	switch ev.Kind {
 	case evStream:
 		x.labels.write(ev.Rank, ev.Name, ev.Text)
@@ -120,6 +131,10 @@ func (x *execution) handle(ev event) {
 			ev.Result = &doneReport{Err: &session.Error{Name: "KernelError", Value: "rank sent no result"}}
 		}
 		x.finish(ev.Rank, *ev.Result)
+	case evGathered:
+		for _, r := range ev.Gathered {
+			x.finishHeard(r.Rank, r.Result)
+		}
 	case evServing:
 		x.mu.Lock()
 		owed := false
@@ -148,6 +163,43 @@ func (x *execution) handle(ev event) {
 		}
 		x.mu.Unlock()
 	}
+}
+
+// hear counts an event of rank's for the cell, and finishes the rank if
+// its done report came first and this was the last event it waited for.
+func (x *execution) hear(rank int) {
+	x.mu.Lock()
+	if rank < 0 || rank >= len(x.heard) {
+		x.mu.Unlock()
+		return
+	}
+	x.heard[rank]++
+	r, ok := x.early[rank]
+	ready := ok && x.heard[rank] >= r.Events
+	if ready {
+		delete(x.early, rank)
+	}
+	x.mu.Unlock()
+	if ready {
+		x.finish(rank, r)
+	}
+}
+
+// finishHeard finishes rank with a report that came up the tree once
+// every event the rank sent before it has arrived.
+func (x *execution) finishHeard(rank int, r doneReport) {
+	x.mu.Lock()
+	if rank < 0 || rank >= len(x.heard) {
+		x.mu.Unlock()
+		return
+	}
+	if x.heard[rank] < r.Events {
+		x.early[rank] = r
+		x.mu.Unlock()
+		return
+	}
+	x.mu.Unlock()
+	x.finish(rank, r)
 }
 
 func (x *execution) finish(rank int, r doneReport) {

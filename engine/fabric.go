@@ -17,6 +17,7 @@ const (
 	tagEvent     = 1
 	tagInterrupt = 2
 	tagCommand   = 3
+	tagGather    = 4 // done reports from a child to its inner parent (gather.go)
 )
 
 // Fabric is the kernel's own MPI traffic, kept apart from anything a cell
@@ -295,6 +296,36 @@ func (f *Fabric) Send(ctx context.Context, e event) error {
 	return nil
 }
 
+// sendGathered sends a batch of done reports to an inner rank of the tree
+// (gather.pass) and rings it.
+func (f *Fabric) sendGathered(ctx context.Context, parent int, e event) error {
+	b, err := encode(e)
+	if err != nil {
+		return err
+	}
+	r, err := f.up.Isend(b, parent, tagGather)
+	defer f.sent()
+	if err != nil {
+		return fmt.Errorf("send done reports: %w", err)
+	}
+	if err := f.busy.Wait(ctx, r.Test); err != nil {
+		return fmt.Errorf("send done reports: %w", err)
+	}
+	f.ring(parent)
+	return nil
+}
+
+// tryGathered returns a child's batch of done reports if one has arrived.
+// Only a rank's children send it batches, and only for the cell it runs.
+func (f *Fabric) tryGathered() (event, bool, error) {
+	m, ok, err := f.up.Probe(mpi.AnySource, tagGather)
+	if err != nil || !ok {
+		return event{}, false, err
+	}
+	e, err := receive[event](m, "done reports")
+	return e, err == nil, err
+}
+
 // Receive waits for the next event from any worker. Rank 0 only.
 func (f *Fabric) Receive(ctx context.Context) (event, error) {
 	return await[event](ctx, f, f.up, mpi.AnySource, tagEvent, "event")
@@ -303,7 +334,17 @@ func (f *Fabric) Receive(ctx context.Context) (event, error) {
 // Interrupt asks the given workers to interrupt cell seq. It does not wait
 // for them to act; their evDone says when they have.
 func (f *Fabric) Interrupt(ctx context.Context, seq uint64, ranks []int) error {
-	b, err := encode(interrupt{Seq: seq})
+	return f.sendInterrupt(ctx, interrupt{Seq: seq}, ranks)
+}
+
+// Flush asks the given workers to pass up at once the done reports of
+// cell seq they hold (gather.flush), without interrupting anything.
+func (f *Fabric) Flush(ctx context.Context, seq uint64, ranks []int) error {
+	return f.sendInterrupt(ctx, interrupt{Seq: seq, Flush: true}, ranks)
+}
+
+func (f *Fabric) sendInterrupt(ctx context.Context, in interrupt, ranks []int) error {
+	b, err := encode(in)
 	if err != nil {
 		return err
 	}
@@ -319,20 +360,21 @@ func (f *Fabric) Interrupt(ctx context.Context, seq uint64, ranks []int) error {
 	return nil
 }
 
-// PendingInterrupt reports whether an interrupt for cell seq has arrived,
-// consuming any stale interrupts for earlier cells on the way. Workers only.
-func (f *Fabric) PendingInterrupt(seq uint64) (bool, error) {
+// PendingInterrupt returns the next interrupt (or flush request) for cell
+// seq if one has arrived, consuming any stale ones for earlier cells on
+// the way. Workers only.
+func (f *Fabric) PendingInterrupt(seq uint64) (interrupt, bool, error) {
 	for {
 		m, ok, err := f.intr.Probe(0, tagInterrupt)
 		if err != nil || !ok {
-			return false, err
+			return interrupt{}, false, err
 		}
 		in, err := receive[interrupt](m, "interrupt")
 		if err != nil {
-			return false, err
+			return interrupt{}, false, err
 		}
 		if in.Seq == seq {
-			return true, nil
+			return in, true, nil
 		}
 	}
 }

@@ -88,6 +88,7 @@ const (
 	evDone                          // the cell ended on this rank
 	evServing                       // the rank entered EventLoop: it serves Calls
 	evCallDone                      // the rank finished a Call
+	evGathered                      // done reports of a subtree of the fan-out tree (gather.go)
 )
 
 // event travels from a worker to rank 0 over the upward communicator. MPI
@@ -104,6 +105,9 @@ type event struct {
 	Result  *doneReport     `json:"result,omitempty"`  // evDone
 	Call    uint64          `json:"call,omitempty"`    // evCallDone
 	Err     *session.Error  `json:"err,omitempty"`     // evCallDone: nil on success
+	// Gathered are the done reports an inner rank of the tree passes up
+	// (evGathered).
+	Gathered []rankReport `json:"gathered,omitempty"`
 }
 
 // doneReport is one rank's account of a finished cell.
@@ -113,11 +117,18 @@ type doneReport struct {
 	Dirty   bool           `json:"dirty,omitempty"`   // the rank abandoned an MPI operation: the cells' communicator must be renewed
 	Where   string         `json:"where,omitempty"`   // the MPI operation it abandoned, e.g. "Barrier"
 	Seconds float64        `json:"seconds,omitempty"` // wall time of the cell on this rank
+	// Events is how many events (output, serving, Call done) the rank
+	// sent rank 0 for the cell before this report, for a report that
+	// travels up the tree apart from them (gather.go).
+	Events int `json:"events,omitempty"`
 }
 
 // interrupt travels from rank 0 to a worker over the interrupt communicator.
 type interrupt struct {
 	Seq uint64 `json:"seq"`
+	// Flush only asks the rank to pass up the done reports it holds
+	// (gather.go); the cell goes on.
+	Flush bool `json:"flush,omitempty"`
 }
 
 func encode(v any) ([]byte, error) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gompi-kernel/gompi-kernel/kernel"
@@ -104,11 +105,23 @@ func (w *Worker) Run(ctx context.Context) error {
 func (w *Worker) execute(ctx context.Context, c command) error {
 	x := w.startCell(ctx, c)
 	defer x.close()
-	if err := x.loop(ctx); err != nil {
+	if err := x.loop(ctx, x.step); err != nil {
 		return fmt.Errorf("run cell %d: %w", c.Seq, err)
 	}
 	x.serve.stop()
-	return w.fabric.Send(ctx, event{Kind: evDone, Seq: c.Seq, Rank: w.fabric.rank, Result: &x.report})
+	if x.gather == nil {
+		return w.fabric.Send(ctx, event{Kind: evDone, Seq: c.Seq, Rank: w.fabric.rank, Result: &x.report})
+	}
+	x.report.Events = int(x.out.sent.Load())
+	if err := x.gather.add(ctx, []rankReport{{Rank: w.fabric.rank, Result: x.report}}); err != nil {
+		return fmt.Errorf("cell %d: %w", c.Seq, err)
+	}
+	// An inner rank of the tree stays with the cell until its subtree
+	// has reported.
+	if err := x.loop(ctx, x.collect); err != nil {
+		return fmt.Errorf("cell %d: collect done reports: %w", c.Seq, err)
+	}
+	return nil
 }
 
 // Bounds of the cell loop's sleeps between looks when nothing wakes it.
@@ -131,13 +144,13 @@ const (
 // hand-offs, each waking another thread). Only this goroutine consumes the
 // bell, during a cell as between cells (Fabric.rest), so no ring is eaten
 // elsewhere.
-func (x *workerCell) loop(ctx context.Context) error {
+func (x *workerCell) loop(ctx context.Context, step func() (bool, error)) error {
 	d := cellLookMin
 	var timer *time.Timer
 	for {
 		// step is called at least once, even with a cancelled ctx, so that
 		// a cell that has ended is not reported as cancelled.
-		if done, err := x.step(); err != nil || done {
+		if done, err := step(); err != nil || done {
 			return err
 		}
 		if err := ctx.Err(); err != nil {
@@ -157,7 +170,7 @@ func (x *workerCell) loop(ctx context.Context) error {
 		case <-timer.C:
 			d = min(2*d, cellLookMax)
 		case <-ctx.Done():
-			if done, err := x.step(); err != nil || done {
+			if done, err := step(); err != nil || done {
 				return err
 			}
 			return ctx.Err()
@@ -178,6 +191,8 @@ type workerCell struct {
 	wake   chan struct{}      // wakes the loop
 	serve  serving
 	report doneReport
+	out    *remoteOutput // the cell's events to rank 0, counted
+	gather *gather       // the done reports' way up the tree; nil: straight to rank 0
 }
 
 // startCell starts the cell where it runs.
@@ -186,7 +201,9 @@ func (w *Worker) startCell(ctx context.Context, c command) *workerCell {
 		wake: make(chan struct{}, 1)}
 	x.cell, x.cancel = context.WithCancel(ctx)
 	x.serve = serving{on: !x.runs, poke: x.poke}
-	w.rank.setOutput(&remoteOutput{ctx: ctx, fabric: w.fabric, seq: c.Seq, log: w.log})
+	x.out = &remoteOutput{ctx: ctx, fabric: w.fabric, seq: c.Seq, log: w.log}
+	x.gather = newGather(w.fabric, c)
+	w.rank.setOutput(x.out)
 	w.setPoke(x.poke)
 	if x.runs {
 		x.done = make(chan doneReport, 1)
@@ -215,6 +232,13 @@ func (x *workerCell) poke() {
 // step looks once at everything that can happen during a cell; it reports
 // true once the cell is over on this rank (x.report says how).
 func (x *workerCell) step() (bool, error) {
+	if x.gather != nil {
+		// An inner rank passes its children's failures up while its own
+		// part of the cell still runs (it may wait for them in a collective).
+		if err := x.gather.poll(x.ctx); err != nil {
+			return false, err
+		}
+	}
 	if x.cellEnded() {
 		return true, nil
 	}
@@ -249,7 +273,7 @@ func (x *workerCell) enterEventLoop() error {
 	select {
 	case release := <-x.w.loops:
 		x.serve.on, x.serve.release = true, release
-		return x.w.fabric.Send(x.ctx, event{Kind: evServing, Seq: x.cmd.Seq, Rank: x.w.fabric.rank})
+		return x.out.report(event{Kind: evServing})
 	default:
 		return nil
 	}
@@ -263,17 +287,27 @@ func (x *workerCell) reportCall() error {
 	select {
 	case r := <-x.serve.call:
 		x.serve.call, x.serve.cancelCall = nil, nil
-		return x.w.fabric.Send(x.ctx, event{Kind: evCallDone, Seq: x.cmd.Seq, Rank: x.w.fabric.rank, Call: r.call, Err: r.err})
+		return x.out.report(event{Kind: evCallDone, Call: r.call, Err: r.err})
 	default:
 		return nil
 	}
 }
 
 // checkInterrupt cancels the cell and any Call when rank 0 interrupts.
+// Both an interrupt and a flush request make the rank pass up the done
+// reports it holds.
 func (x *workerCell) checkInterrupt() error {
-	hit, err := x.w.fabric.PendingInterrupt(x.cmd.Seq)
+	in, hit, err := x.w.fabric.PendingInterrupt(x.cmd.Seq)
 	if err != nil || !hit {
 		return err
+	}
+	if x.gather != nil {
+		if err := x.gather.flush(x.ctx); err != nil {
+			return err
+		}
+	}
+	if in.Flush {
+		return nil
 	}
 	x.w.log.Debug("interrupt", "seq", x.cmd.Seq)
 	x.cancel()
@@ -285,6 +319,24 @@ func (x *workerCell) checkInterrupt() error {
 		x.serve.on = true // still serving: only the cell's end releases it
 	}
 	return nil
+}
+
+// collect is the step of an inner rank of the tree once its own part of
+// the cell has ended: it passes its children's reports up until the whole
+// subtree has reported.
+func (x *workerCell) collect() (bool, error) {
+	if err := x.gather.poll(x.ctx); err != nil {
+		return false, err
+	}
+	if x.gather.complete() {
+		return true, nil
+	}
+	in, hit, err := x.w.fabric.PendingInterrupt(x.cmd.Seq)
+	if err != nil || !hit {
+		return false, err
+	}
+	x.w.log.Debug("flush done reports", "seq", x.cmd.Seq, "interrupt", !in.Flush)
+	return false, x.gather.flush(x.ctx)
 }
 
 // serveCommand takes rank 0's next command while serving: a Call, a Quit,
@@ -381,12 +433,14 @@ func (w *Worker) eventLoop(ctx context.Context) error {
 	}
 }
 
-// remoteOutput forwards a worker's output to rank 0 as it is produced.
+// remoteOutput forwards a worker's output to rank 0 as it is produced,
+// and the cell's other events.
 type remoteOutput struct {
 	ctx    context.Context
 	fabric *Fabric
 	seq    uint64
 	log    *slog.Logger
+	sent   atomic.Int64 // events sent (doneReport.Events)
 }
 
 func (s *remoteOutput) Stream(name, text string, _ map[string]any) {
@@ -406,13 +460,22 @@ func (s *remoteOutput) Clear(wait bool) {
 	s.send(event{Kind: evClear, Wait: wait})
 }
 
-func (s *remoteOutput) send(e event) {
+// report sends one of the cell's events to rank 0 and counts it.
+func (s *remoteOutput) report(e event) error {
 	e.Seq = s.seq
 	e.Rank = s.fabric.rank
-	start := time.Now()
 	if err := s.fabric.Send(s.ctx, e); err != nil {
+		return err
+	}
+	s.sent.Add(1)
+	return nil
+}
+
+func (s *remoteOutput) send(e event) {
+	start := time.Now()
+	if err := s.report(e); err != nil {
 		// Output that cannot reach rank 0 is lost, but the cell goes on: the
 		// evDone that follows will fail the same way and end the loop.
-		s.log.Warn("output lost", "rank", e.Rank, "err", err, "after", time.Since(start))
+		s.log.Warn("output lost", "rank", s.fabric.rank, "err", err, "after", time.Since(start))
 	}
 }
