@@ -1,0 +1,51 @@
+//go:build cgo
+
+package jupyter
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+// TestPipelinedRequests sends many requests at once while the server
+// replies to the earlier ones on the same ROUTER socket. A reply's send
+// can consume libzmq's signal that the next request arrived (ZMQ_FD is
+// edge-triggered); the sender must then poke the reader, or the server
+// sleeps on a request it never sees and this test times out.
+func TestPipelinedRequests(t *testing.T) {
+	_, info, _ := startServer(t, HandlerFunc(func(r *Request) {
+		r.Publish(MsgStatus, Status{ExecutionState: StateBusy}, nil)
+		r.Reply(MsgKernelInfoReply, KernelInfoReply{Implementation: "pipeline"}, nil)
+		r.Publish(MsgStatus, Status{ExecutionState: StateIdle}, nil)
+	}))
+	c, err := Dial(info, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if _, err := c.WaitReady(ctx); err != nil {
+		t.Fatal(err)
+	}
+	const n = 300
+	for round := 0; round < 5; round++ {
+		for i := 0; i < n; i++ {
+			if _, err := c.Send(Shell, MsgKernelInfoRequest, nil); err != nil {
+				t.Fatalf("round %d, request %d: %v", round, i, err)
+			}
+		}
+		for i := 0; i < n; i++ {
+			rctx, rcancel := context.WithTimeout(ctx, 10*time.Second)
+			m, err := c.Recv(rctx, Shell)
+			rcancel()
+			if err != nil {
+				t.Fatalf("round %d: reply %d of %d: %v", round, i+1, n, err)
+			}
+			if m.Header.MsgType != MsgKernelInfoReply {
+				t.Fatalf("round %d: reply %d is %s", round, i+1, m.Header.MsgType)
+			}
+		}
+	}
+}
