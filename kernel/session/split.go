@@ -69,7 +69,8 @@ const cellFile = "cell"
 // lineDirective maps the position of the next character to the cell's
 // line:col, so that errors found in wrapped source point into the cell.
 func lineDirective(file string, line, col int) string {
-	return fmt.Sprintf("/*line %s:%d:%d*/", file, line, col)
+	// Concatenation, not Sprintf: every cell makes two of these.
+	return "/*line " + file + ":" + strconv.Itoa(line) + ":" + strconv.Itoa(col) + "*/"
 }
 
 // syntaxError is a cell that does not parse.
