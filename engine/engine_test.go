@@ -56,6 +56,12 @@ func TestFoldErrors(t *testing.T) {
 	if e.Name != "Panic" {
 		t.Errorf("name %q, want the first failure's", e.Name)
 	}
+	// Ranks that panicked with different messages head the error once.
+	p := func(msg string) doneReport { return doneReport{Err: &session.Error{Name: "Panic", Value: msg}} }
+	e = foldErrors([]doneReport{ok, p("singular block on rank 1"), p("singular block on rank 2"), p("singular block on rank 3")}, nil, "cell 2")
+	if want := session.Red + "Panic" + session.Reset + " on ranks 1-3"; e.Traceback[0] != want {
+		t.Errorf("heading %q, want %q", e.Traceback[0], want)
+	}
 }
 
 // TestFanoutTree: every worker is reached exactly once, and the depth of

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -45,13 +46,22 @@ func foldErrors(reports []doneReport, stuck []int, cell string) *session.Error {
 	if len(groups) == 0 && len(stuck) == 0 {
 		return nil
 	}
+	// The heading names each kind of error once, with all its ranks.
+	byName := map[string][]int{}
+	for _, g := range groups {
+		byName[g.err.Name] = append(byName[g.err.Name], g.ranks...)
+	}
 	gs := make([]session.Group, 0, len(groups))
 	for _, g := range groups {
-		ranks := rankList(g.ranks)
+		ranks, nameRanks := rankList(g.ranks), ""
+		if all := byName[g.err.Name]; len(all) > len(g.ranks) {
+			slices.Sort(all)
+			nameRanks = rankList(all)
+		}
 		if len(reports) == 1 {
 			ranks = "" // a one-rank kernel names no ranks
 		}
-		gs = append(gs, session.Group{Ranks: ranks, Err: g.err})
+		gs = append(gs, session.Group{Ranks: ranks, Err: g.err, NameRanks: nameRanks})
 	}
 	var notes []string
 	if len(stuck) > 0 {

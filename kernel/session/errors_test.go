@@ -212,6 +212,12 @@ func TestFold(t *testing.T) {
 	if !strings.Contains(e.Value, "rank 2: boom") || !strings.Contains(e.Value, "rank 1: 2:3: undefined: x") {
 		t.Errorf("value = %q", e.Value)
 	}
+	// Two ranks panicked with different messages: one heading for both.
+	other := newError(ErrPanic, "bang", []Frame{{Line: 1, Col: 1}})
+	e = Fold("cell 6", []Group{{Ranks: "rank 60", NameRanks: "ranks 60-61", Err: boom}, {Ranks: "rank 61", NameRanks: "ranks 60-61", Err: other}}, nil)
+	if e.Traceback[0] != Red+"Panic"+Reset+" on ranks 60-61" || e.Traceback[1] != "rank 60:" || e.Value != "rank 60: boom; rank 61: bang" {
+		t.Errorf("two messages of one kind: traceback %q, value %q", e.Traceback, e.Value)
+	}
 	stop := newError(ErrInterrupted, "interrupted", nil)
 	e = Fold("cell 7", []Group{{Ranks: "ranks 0-3", Err: stop}}, nil)
 	if tb := strings.Join(e.Traceback, "\n"); tb != Red+"Interrupted"+Reset+" on ranks 0-3" {

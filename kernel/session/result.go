@@ -147,6 +147,11 @@ type Group struct {
 	// Ranks names them ("rank 2", "ranks 0-3"); "" on a one-rank kernel.
 	Ranks string
 	Err   *Error
+	// NameRanks names the ranks of every group that failed with this
+	// error's name, for the heading: ranks 60-63 that panicked with four
+	// different messages head the error once, "Panic on ranks 60-63",
+	// above a block per message. "" means Ranks.
+	NameRanks string
 }
 
 // Red is the ANSI colour IPython gives an error's name; Reset ends it.
@@ -166,6 +171,7 @@ const (
 func Fold(cell string, groups []Group, notes []string) *Error {
 	out := &Error{Name: ErrInterrupted}
 	var head, values []string
+	headed := map[string]bool{}
 	for i, g := range groups {
 		if i == 0 {
 			out.Name = g.Err.Name
@@ -174,10 +180,17 @@ func Fold(cell string, groups []Group, notes []string) *Error {
 		h := Red + g.Err.Name + Reset
 		v := g.Err.Value
 		if g.Ranks != "" {
-			h += " on " + g.Ranks
 			v = g.Ranks + ": " + v
+			if g.NameRanks != "" {
+				h += " on " + g.NameRanks
+			} else {
+				h += " on " + g.Ranks
+			}
 		}
-		head = append(head, h)
+		if !headed[h] {
+			headed[h] = true
+			head = append(head, h)
+		}
 		values = append(values, v)
 	}
 	if len(groups) == 0 {
