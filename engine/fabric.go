@@ -62,13 +62,11 @@ func NewFabric(log *slog.Logger) (*Fabric, error) {
 		log:     log,
 		rethink: make(chan struct{}, 1),
 	}
-	for _, c := range []**mpi.Comm{&f.cmd, &f.up, &f.intr, &f.cells} {
-		d, err := world.Dup()
-		if err != nil {
-			return nil, fmt.Errorf("duplicate MPI_COMM_WORLD: %w", err)
-		}
-		*c = d
+	dups, err := world.DupN(context.Background(), 4)
+	if err != nil {
+		return nil, fmt.Errorf("duplicate MPI_COMM_WORLD: %w", err)
 	}
+	f.cmd, f.up, f.intr, f.cells = dups[0], dups[1], dups[2], dups[3]
 	// How many ranks share this node: as the launcher said (OpenMPI's,
 	// Hydra's and Slurm's spellings, mpi.LocalSize), else as MPI itself
 	// says, whichever MPI and launcher started the job. The launcher comes

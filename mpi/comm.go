@@ -78,6 +78,51 @@ func (c *Comm) Dup() (*Comm, error) {
 	return c.DupContext(context.Background(), setupPoller())
 }
 
+// DupN makes n duplicates of c at once (collective over c): all n
+// MPI_Comm_idup are started before any is waited for, so that their
+// rounds overlap. At start-up, where 64 ranks share a few cores and each
+// round of a collective waits for every rank to be scheduled, six
+// duplicates one after another cost ~0.1 s.
+func (c *Comm) DupN(ctx context.Context, n int) ([]*Comm, error) {
+	h, err := c.handle("Dup")
+	if err != nil {
+		return nil, err
+	}
+	type pending struct {
+		out *cComm
+		r   *Request
+	}
+	ps := make([]pending, 0, n)
+	for range n {
+		proc.lock()
+		out, rh, err := cCommIdup(h)
+		proc.unlock()
+		if err != nil {
+			// The idups already started are abandoned with their
+			// handles: the job cannot go on without them anyway.
+			return nil, err
+		}
+		ps = append(ps, pending{out, newRequest(rh, nil)})
+	}
+	p := setupPoller()
+	comms := make([]*Comm, 0, n)
+	for _, q := range ps {
+		if err := q.r.Wait(ctx, p); err != nil {
+			return nil, fmt.Errorf("mpi: Dup: %w", err)
+		}
+		nh, err := cCommIdupResult(q.out)
+		if err != nil {
+			return nil, err
+		}
+		d, err := newComm(nh, true)
+		if err != nil {
+			return nil, err
+		}
+		comms = append(comms, d)
+	}
+	return comms, nil
+}
+
 // DupContext is Dup with a context and a Poller (nil for the default).
 // When ctx is cancelled the pending MPI_Comm_idup is abandoned and
 // ctx.Err() returned, wrapped.

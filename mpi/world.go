@@ -82,16 +82,11 @@ func NewWorld(base *Comm) (*World, error) {
 }
 
 func (w *World) dupPair(ctx context.Context) (*Comm, *Comm, error) {
-	comm, err := w.base.DupContext(ctx, setupPoller())
+	d, err := w.base.DupN(ctx, 2)
 	if err != nil {
 		return nil, nil, err
 	}
-	data, err := w.base.DupContext(ctx, setupPoller())
-	if err != nil {
-		comm.Free()
-		return nil, nil, err
-	}
-	return comm, data, nil
+	return d[0], d[1], nil
 }
 
 // Bind sets the context that every blocking call obeys: the running cell's.
