@@ -1,7 +1,8 @@
 package engine
 
-// cellThread runs a rank's cells one after another on one long-lived
-// goroutine. A fresh goroutine per cell starts with a small stack that the
+// cellThread runs rank 0's cells one after another on one long-lived
+// goroutine (a worker runs its cells on its own loop's goroutine,
+// workerCell.runHere). A fresh goroutine per cell starts with a small stack that the
 // interpreter's parser and compiler then grow, by copying, on every cell:
 // that copying was 14 % of a worker's CPU per trivial cell
 // (bench/cellcpu.py --profile). The runtime shrinks the kept stack again
