@@ -34,7 +34,7 @@ type Rank struct {
 	loader *compile.Loader // opens plugins: one per process
 	args   []string        // os.Args for cells and compiled scripts
 
-	thread *cellThread // runs the cells
+	thread *cellThread // runs rank 0's cells (a worker runs them on its loop's goroutine)
 
 	mu  sync.Mutex
 	out kernel.Output // where the running (or last) cell's output goes: to the labeller on rank 0, to rank 0 on a worker
