@@ -462,6 +462,7 @@ func (s *Session) eval(ctx context.Context, src string) (v reflect.Value, e *Err
 		}
 		return v, newError(ErrCompile, s.NameTypes(err.Error()), nil)
 	}
+	growFrame(ip)
 	v, err = ip.ExecuteWithContext(ctx, prog)
 	forgetCompiled(ip)
 	forgetFiles(ip, base, src)
