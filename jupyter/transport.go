@@ -96,13 +96,19 @@ func newOwned(_ *zmq.Context, ch Channel, sock *zmq.Socket, mode ownerMode, log 
 		return nil, fmt.Errorf("%s socket: ZMQ_FD: %w", ch, err)
 	}
 	// A duplicate, so that closing the file leaves libzmq's descriptor
-	// alone; it shares the open file (non-blocking, as libzmq made it), so
-	// os.NewFile puts it in Go's poller.
+	// alone; it shares the open file, which is non-blocking, so os.NewFile
+	// puts it in Go's poller.
 	dup, err := syscall.Dup(zfd)
 	if err != nil {
 		return nil, fmt.Errorf("%s socket: duplicate ZMQ_FD: %w", ch, err)
 	}
 	syscall.CloseOnExec(dup)
+	// libzmq makes its signal descriptors non-blocking; make sure, since
+	// only a non-blocking descriptor goes into Go's poller.
+	if err := syscall.SetNonblock(dup, true); err != nil {
+		syscall.Close(dup)
+		return nil, fmt.Errorf("%s socket: ZMQ_FD non-blocking: %w", ch, err)
+	}
 	o.fd = os.NewFile(uintptr(dup), fmt.Sprintf("zmq-%s", ch))
 	if o.rc, err = o.fd.SyscallConn(); err != nil {
 		o.fd.Close()
