@@ -14,30 +14,7 @@ import (
 //
 //	go test -run '^$' -bench RoundTrip ./jupyter
 func BenchmarkRoundTrip(b *testing.B) {
-	info, err := NewConnectionInfo("")
-	if err != nil {
-		b.Fatal(err)
-	}
-	srv, err := Listen(info, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer srv.Close()
-	go srv.Serve(context.Background(), HandlerFunc(func(r *Request) {
-		r.Publish(MsgStatus, Status{ExecutionState: StateBusy}, nil)
-		r.Reply(MsgKernelInfoReply, KernelInfoReply{Implementation: "bench"}, nil)
-		r.Publish(MsgStatus, Status{ExecutionState: StateIdle}, nil)
-	}))
-	c, err := Dial(info, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	if _, err := c.WaitReady(ctx); err != nil {
-		b.Fatal(err)
-	}
+	c, ctx := infoServer(b)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		req, err := c.Send(Shell, MsgKernelInfoRequest, nil)
@@ -55,4 +32,36 @@ func BenchmarkRoundTrip(b *testing.B) {
 			idle = m.ParentHeader.MsgID == req.Header.MsgID && string(m.Content) == `{"execution_state":"idle"}`
 		}
 	}
+}
+
+// infoServer starts a server that answers every request as a kernel
+// answers kernel_info (busy on iopub, the reply, idle) and returns a
+// client that has seen it ready, with a context that bounds the test.
+func infoServer(tb testing.TB) (*Client, context.Context) {
+	tb.Helper()
+	info, err := NewConnectionInfo("")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	srv, err := Listen(info, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { srv.Close() })
+	go srv.Serve(context.Background(), HandlerFunc(func(r *Request) {
+		r.Publish(MsgStatus, Status{ExecutionState: StateBusy}, nil)
+		r.Reply(MsgKernelInfoReply, KernelInfoReply{Implementation: "bench"}, nil)
+		r.Publish(MsgStatus, Status{ExecutionState: StateIdle}, nil)
+	}))
+	c, err := Dial(info, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { c.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	tb.Cleanup(cancel)
+	if _, err := c.WaitReady(ctx); err != nil {
+		tb.Fatal(err)
+	}
+	return c, ctx
 }

@@ -14,21 +14,7 @@ import (
 // edge-triggered); the sender must then poke the reader, or the server
 // sleeps on a request it never sees and this test times out.
 func TestPipelinedRequests(t *testing.T) {
-	_, info, _ := startServer(t, HandlerFunc(func(r *Request) {
-		r.Publish(MsgStatus, Status{ExecutionState: StateBusy}, nil)
-		r.Reply(MsgKernelInfoReply, KernelInfoReply{Implementation: "pipeline"}, nil)
-		r.Publish(MsgStatus, Status{ExecutionState: StateIdle}, nil)
-	}))
-	c, err := Dial(info, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	if _, err := c.WaitReady(ctx); err != nil {
-		t.Fatal(err)
-	}
+	c, ctx := infoServer(t)
 	const n = 300
 	for round := 0; round < 5; round++ {
 		for i := 0; i < n; i++ {
