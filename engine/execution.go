@@ -114,8 +114,10 @@ func (x *execution) servers() []int {
 }
 
 func (x *execution) handle(ev event) {
+	// An event is counted once handled (its text with the labeller): the
+	// count can finish the rank, and the last finish ends the cell.
 	if ev.Seq == x.seq && ev.Kind != evDone && ev.Kind != evGathered {
-		x.hear(ev.Rank)
+		defer x.hear(ev.Rank)
 	}
 	switch ev.Kind {
 	case evStream:

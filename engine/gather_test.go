@@ -23,8 +23,9 @@ func TestSubtreeSize(t *testing.T) {
 // rank only once that output has arrived, so the output precedes the
 // cell's reply.
 func TestGatheredReportWaitsForOutput(t *testing.T) {
-	rec := &recorder{}
-	x := newExecution(command{Kind: cmdExecute, Seq: 7}, 3, outputRanks, rec, func() {})
+	var x *execution
+	rec := &endWatch{t: t, done: func() <-chan struct{} { return x.allDone }}
+	x = newExecution(command{Kind: cmdExecute, Seq: 7}, 3, outputRanks, rec, func() {})
 	x.tree = true
 	x.finish(0, doneReport{})
 	x.handle(event{Kind: evGathered, Seq: 7, Rank: 1, Gathered: []rankReport{
@@ -45,6 +46,23 @@ func TestGatheredReportWaitsForOutput(t *testing.T) {
 	default:
 		t.Fatalf("rank 2 not finished after its 2 events; pending %v", x.pending())
 	}
+}
+
+// endWatch is an Output that fails the test if text reaches it after the
+// cell has ended: the reply would then precede it.
+type endWatch struct {
+	recorder
+	t    *testing.T
+	done func() <-chan struct{}
+}
+
+func (w *endWatch) Stream(name, text string, md map[string]any) {
+	select {
+	case <-w.done():
+		w.t.Errorf("%q reached the frontend after the cell ended", text)
+	default:
+	}
+	w.recorder.Stream(name, text, md)
 }
 
 // Failures and abandoned MPI operations go up the tree at once.
