@@ -178,6 +178,10 @@ func (o *owned) closeUnstarted() {
 	}
 }
 
+// lookEvery bounds a reader's wait for libzmq's signal: an idle socket
+// costs one timer wake-up per lookEvery.
+const lookEvery = time.Second
+
 // maxBurst bounds how many messages the reader takes in a row before it
 // lets other goroutines run, so that a flood of pings on the heartbeat
 // costs the rest of the process little.
@@ -199,6 +203,15 @@ func (o *owned) run(ctx context.Context) {
 	for ctx.Err() == nil {
 		var frames [][]byte
 		var rerr error
+		// The wait is bounded: should a signal ever be lost (a path
+		// that consumes it and does not poke), a message waits at most
+		// lookEvery instead of forever. A poke moves the deadline into
+		// the past; one that comes before this line is not lost, since
+		// the attempt below then finds its message.
+		_ = o.fd.SetReadDeadline(time.Now().Add(lookEvery))
+		if ctx.Err() != nil {
+			return // stop's poke may have come just before the line above
+		}
 		// The attempt is made inside RawConn.Read, after it has armed
 		// the poller: a signal that comes after the attempt found
 		// nothing ends the wait; one consumed by a sender comes with a
@@ -212,8 +225,7 @@ func (o *owned) run(ctx context.Context) {
 				return
 			}
 			if errors.Is(err, os.ErrDeadlineExceeded) {
-				_ = o.fd.SetReadDeadline(time.Time{}) // a poke: look again
-				continue
+				continue // a poke, or lookEvery passed: look again
 			}
 			o.log.Error("jupyter: wait for socket", "channel", o.ch.String(), "err", err)
 			return
