@@ -25,7 +25,9 @@ func (c *Client) open() error {
 		if err != nil {
 			for _, o := range c.socks {
 				if o != nil {
-					o.closeUnstarted()
+					o.sock.Close()
+					o.wakeR.Close()
+					o.wakeW.Close()
 				}
 			}
 			zctx.Term()

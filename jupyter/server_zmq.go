@@ -121,7 +121,9 @@ func (s *Server) configure(ch Channel, sock *zmq.Socket) error {
 func (s *Server) closeUnstarted() {
 	for _, o := range s.socks {
 		if o != nil {
-			o.closeUnstarted()
+			o.sock.Close()
+			o.wakeR.Close()
+			o.wakeW.Close()
 		}
 	}
 	if err := s.zctx.Term(); err != nil {
