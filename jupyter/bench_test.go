@@ -39,16 +39,7 @@ func BenchmarkRoundTrip(b *testing.B) {
 // client that has seen it ready, with a context that bounds the test.
 func infoServer(tb testing.TB) (*Client, context.Context) {
 	tb.Helper()
-	info, err := NewConnectionInfo("")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	srv, err := Listen(info, nil)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { srv.Close() })
-	go srv.Serve(context.Background(), HandlerFunc(func(r *Request) {
+	_, info, _ := startServer(tb, HandlerFunc(func(r *Request) {
 		r.Publish(MsgStatus, Status{ExecutionState: StateBusy}, nil)
 		r.Reply(MsgKernelInfoReply, KernelInfoReply{Implementation: "bench"}, nil)
 		r.Publish(MsgStatus, Status{ExecutionState: StateIdle}, nil)

@@ -17,7 +17,7 @@ import (
 	zmq "github.com/pebbe/zmq4"
 )
 
-func startServer(t *testing.T, h Handler) (*Server, ConnectionInfo, chan error) {
+func startServer(t testing.TB, h Handler) (*Server, ConnectionInfo, chan error) {
 	t.Helper()
 	info, err := NewConnectionInfo("")
 	if err != nil {
