@@ -123,17 +123,38 @@ func (c *Client) receive(ch jupyter.Channel) {
 // reply name as parent) and a channel that receives its reply (for shell
 // and control; nil on stdin).
 func (c *Client) Send(ch jupyter.Channel, t jupyter.MsgType, content any, parent *jupyter.Header) (jupyter.Header, <-chan *jupyter.Message, error) {
+	m, err := c.NewMessage(t, content, parent)
+	if err != nil {
+		return jupyter.Header{}, nil, err
+	}
+	reply, err := c.SendMessage(ch, m)
+	if err != nil {
+		return jupyter.Header{}, nil, err
+	}
+	return m.Header, reply, nil
+}
+
+// NewMessage builds a request of this client's session. Its msg_id is
+// known before it is sent, so that a caller can be ready for what the
+// kernel publishes about it (the idle status may overtake Send's return).
+func (c *Client) NewMessage(t jupyter.MsgType, content any, parent *jupyter.Header) (*jupyter.Message, error) {
 	raw, err := json.Marshal(content)
 	if err != nil {
-		return jupyter.Header{}, nil, fmt.Errorf("console: encode %s: %w", t, err)
+		return nil, fmt.Errorf("console: encode %s: %w", t, err)
 	}
 	m := &jupyter.Message{Header: jupyter.NewHeader(t, c.session, c.user), Content: raw}
 	if parent != nil {
 		m.ParentHeader = *parent
 	}
+	return m, nil
+}
+
+// SendMessage signs and sends m on ch and returns a channel that receives
+// its reply (for shell and control; nil on stdin).
+func (c *Client) SendMessage(ch jupyter.Channel, m *jupyter.Message) (<-chan *jupyter.Message, error) {
 	frames, err := c.signer.Encode(m)
 	if err != nil {
-		return jupyter.Header{}, nil, fmt.Errorf("console: %w", err)
+		return nil, fmt.Errorf("console: %w", err)
 	}
 	var reply chan *jupyter.Message
 	if ch != jupyter.Stdin {
@@ -143,12 +164,10 @@ func (c *Client) Send(ch jupyter.Channel, t jupyter.MsgType, content any, parent
 		c.mu.Unlock()
 	}
 	if err := c.t.Send(ch, frames); err != nil {
-		c.mu.Lock()
-		delete(c.waiting, m.Header.MsgID)
-		c.mu.Unlock()
-		return jupyter.Header{}, nil, err
+		c.forget(m.Header.MsgID)
+		return nil, err
 	}
-	return m.Header, reply, nil
+	return reply, nil
 }
 
 // errClosed says the connection ended while waiting for a reply.

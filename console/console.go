@@ -301,22 +301,29 @@ func (c *console) confirmQuit() bool {
 // turns Ctrl-C into an interrupt_request.
 func (c *console) execute(ctx context.Context, code string, died <-chan struct{}) error {
 	idle := make(chan struct{})
-	h, reply, err := c.client.Send(jupyter.Shell, jupyter.MsgExecuteRequest, jupyter.ExecuteRequest{
+	m, err := c.client.NewMessage(jupyter.MsgExecuteRequest, jupyter.ExecuteRequest{
 		Code: code, StoreHistory: true, AllowStdin: true, StopOnError: true,
 	}, nil)
 	if err != nil {
 		return err
 	}
+	// Wait for the idle status before sending: a quick cell's idle can
+	// reach the iopub goroutine before Send returns, and an idle nobody
+	// waits for is dropped (the prompt would never come back).
 	c.mu.Lock()
-	c.idle[h.MsgID] = idle
-	c.current = h.MsgID
+	c.idle[m.Header.MsgID] = idle
+	c.current = m.Header.MsgID
 	c.mu.Unlock()
 	defer func() {
 		c.mu.Lock()
-		delete(c.idle, h.MsgID)
+		delete(c.idle, m.Header.MsgID)
 		c.current = ""
 		c.mu.Unlock()
 	}()
+	reply, err := c.client.SendMessage(jupyter.Shell, m)
+	if err != nil {
+		return err
+	}
 	// Ctrl-C interrupts. A third Ctrl-C stops waiting for the cell: for a
 	// kernel that died or cannot stop a compiled call, the prompt comes
 	// back (a next cell waits for this one in the kernel).

@@ -29,6 +29,9 @@ type fakeKernel struct {
 	got    []*jupyter.Message // requests, in order
 	closed chan struct{}
 	once   sync.Once
+	// lateSend makes Send return this long after an execute's idle
+	// status went out, as a busy transport may.
+	lateSend time.Duration
 }
 
 var fakeInfo = jupyter.ConnectionInfo{Key: "secret", SignatureScheme: "hmac-sha256"}
@@ -96,6 +99,7 @@ func (k *fakeKernel) Send(ch jupyter.Channel, frames [][]byte) error {
 		}
 		reply(jupyter.MsgExecuteReply, jupyter.ExecuteReply{Status: "ok", ExecutionCount: 1})
 		k.emit(jupyter.IOPub, jupyter.MsgStatus, jupyter.Status{ExecutionState: "idle"}, m.Header)
+		time.Sleep(k.lateSend)
 	case jupyter.MsgShutdownRequest:
 		reply(jupyter.MsgShutdownReply, jupyter.ShutdownReply{Status: "ok"})
 	}
@@ -272,5 +276,30 @@ func TestAttribute(t *testing.T) {
 	}
 	if n := bannerRanks("gompi-kernel devel: Go (yaegi) on 16 MPI rank(s). Every cell…"); n != 16 {
 		t.Errorf("bannerRanks = %d", n)
+	}
+}
+
+// TestIdleBeforeSendReturns runs cells on a kernel whose idle status
+// reaches the console before its transport's Send returns: the prompt must
+// still come back (the console once registered its wait for the idle only
+// after sending, and then waited forever).
+func TestIdleBeforeSendReturns(t *testing.T) {
+	k := newFakeKernel(t)
+	k.lateSend = 100 * time.Millisecond
+	client, err := NewClient(k, fakeInfo, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	out := &syncWriter{w: &bytes.Buffer{}}
+	c := &console{client: client, ed: &plainEditor{out: out}, log: client.log, idle: map[string]chan struct{}{}, count: 1}
+	go c.iopub()
+	for i := 0; i < 3; i++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err := c.execute(ctx, "x := 1", nil)
+		cancel()
+		if err != nil {
+			t.Fatalf("cell %d: %v (the idle status was lost); the terminal shows %q", i, err, out.String())
+		}
 	}
 }
