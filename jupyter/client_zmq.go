@@ -25,9 +25,7 @@ func (c *Client) open() error {
 		if err != nil {
 			for _, o := range c.socks {
 				if o != nil {
-					o.sock.Close()
-					o.wakeR.Close()
-					o.wakeW.Close()
+					o.closeUnstarted()
 				}
 			}
 			zctx.Term()

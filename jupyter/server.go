@@ -72,10 +72,11 @@ var ErrStdinNotAllowed = errors.New("jupyter: frontend does not accept input req
 // Server owns the five sockets of one kernel. Create it with Listen, run it
 // with Serve, stop it with Close (or by cancelling Serve's context).
 //
-// Each libzmq socket is touched by exactly one goroutine, its owner (see
-// owned): replies and publishes from any goroutine are handed to it, so
-// publishes leave iopub in the order they were made, heartbeat echoes on
-// its own goroutine, and control is served while a shell request runs.
+// Each libzmq socket is used under its own mutex (see owned): replies and
+// publishes are sent by the goroutine that makes them, so one goroutine's
+// publishes leave iopub in the order they were made; each receiving socket
+// has a reader goroutine, so the heartbeat echoes by itself and control is
+// served while a shell request runs.
 type Server struct {
 	info    ConnectionInfo
 	opts    Options

@@ -121,9 +121,7 @@ func (s *Server) configure(ch Channel, sock *zmq.Socket) error {
 func (s *Server) closeUnstarted() {
 	for _, o := range s.socks {
 		if o != nil {
-			o.sock.Close()
-			o.wakeR.Close()
-			o.wakeW.Close()
+			o.closeUnstarted()
 		}
 	}
 	if err := s.zctx.Term(); err != nil {

@@ -4,10 +4,12 @@ package jupyter
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"runtime"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -17,44 +19,45 @@ import (
 // zmqContext is a libzmq context (a stub without cgo).
 type zmqContext = zmq.Context
 
-// owned is one libzmq socket together with the goroutine that alone touches
-// it: libzmq sockets are not thread-safe, while the server sends from many
-// goroutines (replies from the shell and control handlers, output from a
-// running cell). Other goroutines hand it messages through the out channel
-// and poke it through an inproc wake-up socket, which the owner polls
-// together with its network socket; received messages go to the consumer
-// through in. Nothing the owner does can block on a peer: every send is
-// DONTWAIT, so a peer that stops reading only loses its own messages.
+// owned is one libzmq socket shared by the goroutines that use it. libzmq
+// sockets are not thread-safe, but a socket may move between threads
+// behind a full memory barrier: every use of sock happens under mu. Any
+// goroutine sends itself (replies from the shell and control handlers,
+// output from a running cell), each send DONTWAIT, so a peer that stops
+// reading only loses its own messages.
 //
-// A send-only socket (the kernel's iopub PUB) needs no poll, so it skips
-// the hand-over: senders take sendMu and send themselves, one at a time
-// (libzmq allows a socket to move between threads behind a full memory
-// barrier, which the mutex is). That saves two thread wake-ups per
-// published message, most of a trivial cell's messages.
+// A socket that receives has a reader goroutine, which waits in Go's own
+// poller on the socket's ZMQ_FD (libzmq's signal that the socket's state
+// may have changed) and hands what arrives to the consumer through in. No
+// goroutine ever blocks inside libzmq. The owner of the previous design
+// sat in zmq_poll, a cgo call that kept its thread and processor, and had
+// every send handed to it through an inproc wake-up socket: on rank 0 of
+// the kernel, each reply cost two thread wake-ups, and the Go runtime took
+// the processor back from the blocked call again and again, which kept
+// its monitor thread ticking every 20 µs (bench/cellcpu.py; numbers in
+// bench/README.md).
+//
+// ZMQ_FD is edge-triggered: it signals when commands reach the socket,
+// and whoever next calls into the socket (a receive, a send, a look at
+// ZMQ_EVENTS) consumes them. A send can therefore consume the signal of a
+// message that has just arrived, and the reader would sleep on it. So a
+// sender looks at ZMQ_EVENTS after its send and, if a message waits, pokes
+// the reader (poke), as libzmq's documentation asks of anyone who
+// integrates ZMQ_FD into an event loop.
 type owned struct {
-	ch   Channel
-	sock *zmq.Socket // the network socket; owner goroutine only, or under sendMu if direct
-	log  *slog.Logger
+	ch  Channel
+	log *slog.Logger
 
-	direct     bool       // send-only: senders use sock under sendMu
-	sendMu     sync.Mutex // guards sock and sockClosed when direct
-	sockClosed bool
+	mu     sync.Mutex  // held for every use of sock
+	sock   *zmq.Socket // nil once closed
+	closed bool
 
-	wakeR  *zmq.Socket // owner's end of the wake-up pair; owner goroutine only
-	wakeMu sync.Mutex  // serializes wake-ups: a socket is used by one goroutine at a time
-	wakeW  *zmq.Socket // everybody else's end; nil once closed
-
-	receives bool          // poll sock for input (not iopub)
-	echo     bool          // heartbeat: send every message straight back
-	out      chan *outMsg  // messages to send, in order
+	receives bool          // has a reader (not the kernel's iopub PUB)
+	echo     bool          // heartbeat: every message goes straight back
 	in       chan [][]byte // received messages for the consumer (nil for echo)
-	holding  atomic.Bool   // the owner may hold a message that did not fit in in
-	done     chan struct{} // closed when the owner has closed its sockets
-}
-
-type outMsg struct {
-	frames [][]byte
-	done   chan error // buffered: the owner never blocks on it
+	fd       *os.File      // a duplicate of ZMQ_FD, in Go's poller; nil if !receives
+	rc       syscall.RawConn
+	done     chan struct{} // closed when run has closed the socket
 }
 
 // ownerMode says what an owner does with its socket.
@@ -66,95 +69,83 @@ const (
 	echo                         // the kernel's heartbeat
 )
 
-// newOwned creates the wake-up pair for sock. Call run in a goroutine to
-// start the owner.
-func newOwned(zctx *zmq.Context, ch Channel, sock *zmq.Socket, mode ownerMode, log *slog.Logger) (*owned, error) {
+// newOwned prepares sock for use by many goroutines. Call run in a
+// goroutine to start the reader (and, for any socket, to close it once ctx
+// is done).
+func newOwned(_ *zmq.Context, ch Channel, sock *zmq.Socket, mode ownerMode, log *slog.Logger) (*owned, error) {
 	o := &owned{
 		ch:       ch,
 		sock:     sock,
 		log:      log,
 		receives: mode != sendOnly,
-		direct:   mode == sendOnly,
 		echo:     mode == echo,
-		out:      make(chan *outMsg, 64),
 		done:     make(chan struct{}),
 	}
-	if o.receives && !o.echo {
-		// One slot: the owner fills it without blocking, the consumer
-		// empties it and wakes the owner to refill it.
+	if !o.receives {
+		return o, nil
+	}
+	if !o.echo {
+		// One slot: the reader holds at most one more message while the
+		// consumer is busy (a cell runs); the rest wait in libzmq, whose
+		// high-water mark then pushes back on the sender instead of our
+		// memory growing.
 		o.in = make(chan [][]byte, 1)
 	}
-	addr := fmt.Sprintf("inproc://wake-%s", ch)
-	var err error
-	if o.wakeR, err = zctx.NewSocket(zmq.PAIR); err != nil {
-		return nil, fmt.Errorf("wake-up socket for %s: %w", ch, err)
-	}
-	if o.wakeW, err = zctx.NewSocket(zmq.PAIR); err != nil {
-		o.wakeR.Close()
-		return nil, fmt.Errorf("wake-up socket for %s: %w", ch, err)
-	}
-	for _, s := range []*zmq.Socket{o.wakeR, o.wakeW} {
-		if err = s.SetLinger(0); err != nil {
-			break
-		}
-	}
-	if err == nil {
-		err = o.wakeR.Bind(addr)
-	}
-	if err == nil {
-		err = o.wakeW.Connect(addr)
-	}
+	zfd, err := sock.GetFd()
 	if err != nil {
-		o.wakeR.Close()
-		o.wakeW.Close()
-		return nil, fmt.Errorf("wake-up pair %s: %w", addr, err)
+		return nil, fmt.Errorf("%s socket: ZMQ_FD: %w", ch, err)
+	}
+	// A duplicate, so that closing the file leaves libzmq's descriptor
+	// alone; it shares the open file, which is non-blocking, so os.NewFile
+	// puts it in Go's poller.
+	dup, err := syscall.Dup(zfd)
+	if err != nil {
+		return nil, fmt.Errorf("%s socket: duplicate ZMQ_FD: %w", ch, err)
+	}
+	syscall.CloseOnExec(dup)
+	// libzmq makes its signal descriptors non-blocking; make sure, since
+	// only a non-blocking descriptor goes into Go's poller.
+	if err := syscall.SetNonblock(dup, true); err != nil {
+		syscall.Close(dup)
+		return nil, fmt.Errorf("%s socket: ZMQ_FD non-blocking: %w", ch, err)
+	}
+	o.fd = os.NewFile(uintptr(dup), fmt.Sprintf("zmq-%s", ch))
+	if o.rc, err = o.fd.SyscallConn(); err != nil {
+		o.fd.Close()
+		return nil, fmt.Errorf("%s socket: ZMQ_FD: %w", ch, err)
 	}
 	return o, nil
 }
 
-// wake makes the owner look at its out channel (and at in, if it has a
-// received message waiting for room). A wake-up that finds the pipe full
-// is dropped: one pending wake-up is as good as many.
-func (o *owned) wake() {
-	o.wakeMu.Lock()
-	defer o.wakeMu.Unlock()
-	if o.wakeW != nil {
-		o.wakeW.SendBytes(nil, zmq.DONTWAIT)
-	}
-}
-
-// send queues frames for the owner and waits until libzmq has taken them
-// (or refused them), so errors reach the caller and messages from one
-// goroutine leave in the order they were sent.
+// send sends frames without waiting for the peer, and pokes the reader if
+// the send revealed a message waiting (see owned).
 func (o *owned) send(frames [][]byte) error {
-	if o.direct {
-		o.sendMu.Lock()
-		defer o.sendMu.Unlock()
-		if o.sockClosed {
-			return ErrClosed
-		}
-		if _, err := o.sock.SendMessageDontwait(frames); err != nil {
-			return sendError(err)
-		}
-		return nil
-	}
-	m := &outMsg{frames: frames, done: make(chan error, 1)}
-	select {
-	case o.out <- m:
-	case <-o.done:
+	o.mu.Lock()
+	if o.closed {
+		o.mu.Unlock()
 		return ErrClosed
 	}
-	o.wake()
-	select {
-	case err := <-m.done:
-		return err
-	case <-o.done:
-		select {
-		case err := <-m.done:
-			return err
-		default:
-			return ErrClosed
-		}
+	_, err := o.sock.SendMessageDontwait(frames)
+	waiting := false
+	if o.receives {
+		ev, eerr := o.sock.GetEvents()
+		waiting = eerr == nil && ev&zmq.POLLIN != 0
+	}
+	o.mu.Unlock()
+	if waiting {
+		o.poke()
+	}
+	if err != nil {
+		return sendError(err)
+	}
+	return nil
+}
+
+// poke makes the reader look at the socket again: a read deadline in the
+// past ends its wait in Go's poller, or its next one before it starts.
+func (o *owned) poke() {
+	if o.fd != nil {
+		_ = o.fd.SetReadDeadline(time.Unix(1, 0))
 	}
 }
 
@@ -163,9 +154,6 @@ func (o *owned) send(frames [][]byte) error {
 func (o *owned) recv(ctx context.Context) ([][]byte, bool) {
 	select {
 	case frames := <-o.in:
-		if o.holding.Load() {
-			o.wake() // the owner holds the next message, waiting for room
-		}
 		return frames, true
 	case <-ctx.Done():
 		return nil, false
@@ -174,58 +162,76 @@ func (o *owned) recv(ctx context.Context) ([][]byte, bool) {
 	}
 }
 
-// stop ends the owner (ctx must be cancelled already) and closes the
-// wake-up pair. Messages still queued in libzmq drain for the socket's
+// stop ends the reader (ctx must be cancelled already) and waits until the
+// socket is closed. Messages still queued in libzmq drain for the socket's
 // linger time while the context terminates.
 func (o *owned) stop() {
-	o.wake()
+	o.poke()
 	<-o.done
-	o.wakeMu.Lock()
-	if o.wakeW != nil {
-		o.wakeW.Close()
-		o.wakeW = nil
-	}
-	o.wakeMu.Unlock()
 }
 
-// maxBurst bounds how many messages the owner receives in one go before it
-// looks at its wake-up socket again, so a flood on one socket cannot delay
-// the replies queued for it.
+// closeUnstarted closes the socket of an owner whose run never started.
+func (o *owned) closeUnstarted() {
+	o.sock.Close()
+	if o.fd != nil {
+		o.fd.Close()
+	}
+}
+
+// lookEvery bounds a reader's wait for libzmq's signal: an idle socket
+// costs one timer wake-up per lookEvery.
+const lookEvery = time.Second
+
+// maxBurst bounds how many messages the reader takes in a row before it
+// lets other goroutines run, so that a flood of pings on the heartbeat
+// costs the rest of the process little.
 const maxBurst = 64
 
-// run is the owner goroutine: it sends what is queued, receives what
-// arrives, and returns when ctx is done, closing its sockets.
+// errAgain is tryRecv's word for "nothing to receive now".
+var errAgain = errors.New("nothing to receive")
+
+// run is the reader: it receives what arrives until ctx is done, then
+// closes the socket. A send-only socket only waits for ctx.
 func (o *owned) run(ctx context.Context) {
 	defer close(o.done)
-	defer o.closeSockets()
-	if o.direct {
+	defer o.closeSocket()
+	if !o.receives {
 		<-ctx.Done()
 		return
 	}
-	poller := zmq.NewPoller()
-	poller.Add(o.wakeR, zmq.POLLIN)
-	sockID := -1
-	if o.receives {
-		sockID = poller.Add(o.sock, zmq.POLLIN)
-	}
-	var pending [][]byte // received, not yet taken by the consumer
-	for {
-		if sockID >= 0 {
-			// While the consumer is busy (a cell runs), leave further
-			// messages in libzmq, whose per-peer high-water mark then
-			// pushes back on the sender instead of our memory growing.
-			var ev zmq.State
-			if pending == nil {
-				ev = zmq.POLLIN
-			}
-			poller.Update(sockID, ev)
-		}
-		polled, err := poller.PollAll(-1)
+	burst := 0
+	for ctx.Err() == nil {
+		var frames [][]byte
+		var rerr error
+		// The wait is bounded: should a signal ever be lost (a path
+		// that consumes it and does not poke), a message waits at most
+		// lookEvery instead of forever. A poke moves the deadline into
+		// the past; one that comes before this line is not lost, since
+		// the attempt below then finds its message.
+		_ = o.fd.SetReadDeadline(time.Now().Add(lookEvery))
 		if ctx.Err() != nil {
+			return // stop's poke may have come just before the line above
+		}
+		// The attempt is made inside RawConn.Read, after it has armed
+		// the poller: a signal that comes after the attempt found
+		// nothing ends the wait; one consumed by a sender comes with a
+		// poke.
+		err := o.rc.Read(func(uintptr) bool {
+			frames, rerr = o.tryRecv()
+			return rerr != errAgain
+		})
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				continue // a poke, or lookEvery passed: look again
+			}
+			o.log.Error("jupyter: wait for socket", "channel", o.ch.String(), "err", err)
 			return
 		}
-		if err != nil {
-			o.log.Error("jupyter: poll failed", "channel", o.ch.String(), "err", err)
+		if rerr != nil {
+			o.log.Warn("jupyter: receive failed", "channel", o.ch.String(), "err", rerr)
 			select {
 			case <-ctx.Done():
 				return
@@ -233,88 +239,57 @@ func (o *owned) run(ctx context.Context) {
 			}
 			continue
 		}
-		if polled[0].Events&zmq.POLLIN != 0 {
-			o.drainWake()
+		if burst++; burst >= maxBurst {
+			burst = 0
+			runtime.Gosched()
 		}
-		o.flush()
-		if sockID >= 0 && polled[sockID].Events&zmq.POLLIN != 0 {
-			pending = o.receive(pending)
+		if o.echo {
+			continue // tryRecv sent it back
 		}
-		if pending != nil {
-			// holding is set before the attempt: a consumer that
-			// empties in after a failed attempt then sees it and
-			// wakes us, so no wake-up is lost.
-			o.holding.Store(true)
-			select {
-			case o.in <- pending:
-				pending = nil
-				o.holding.Store(false)
-			default:
-			}
+		select {
+		case o.in <- frames:
+		case <-ctx.Done():
+			return
 		}
 	}
 }
 
-// receive reads what is available: on heartbeat it echoes up to maxBurst
-// pings; elsewhere it reads one message into pending.
-func (o *owned) receive(pending [][]byte) [][]byte {
-	for i := 0; i < maxBurst; i++ {
-		frames, err := o.sock.RecvMessageBytes(zmq.DONTWAIT)
-		if err != nil {
-			if zmq.AsErrno(err) != zmq.Errno(syscall.EAGAIN) {
-				o.log.Warn("jupyter: receive failed", "channel", o.ch.String(), "err", err)
-			}
-			return pending
+// tryRecv receives one message if one is there (errAgain if not). On the
+// heartbeat it sends the message straight back: ROUTER without
+// ROUTER_MANDATORY drops an echo for a peer whose queue is full, so a peer
+// that does not read its echoes loses them and delays nobody.
+func (o *owned) tryRecv() ([][]byte, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.closed {
+		return nil, ErrClosed
+	}
+	frames, err := o.sock.RecvMessageBytes(zmq.DONTWAIT)
+	if err != nil {
+		if zmq.AsErrno(err) == zmq.Errno(syscall.EAGAIN) {
+			return nil, errAgain
 		}
-		if !o.echo {
-			return frames
-		}
-		// ROUTER without ROUTER_MANDATORY drops a message for a peer
-		// whose queue is full: a peer that does not read its echoes
-		// loses them and delays nobody.
+		return nil, err
+	}
+	if o.echo {
 		if _, err := o.sock.SendMessageDontwait(frames); err != nil {
 			o.log.Debug("jupyter: heartbeat echo failed", "err", err)
 		}
 	}
-	return pending
+	return frames, nil
 }
 
-// closeSockets fails what is still queued and closes the owner's sockets.
-func (o *owned) closeSockets() {
-	o.failQueued()
-	o.sendMu.Lock()
-	o.sockClosed = true
+// closeSocket closes the socket; later sends fail with ErrClosed.
+func (o *owned) closeSocket() {
+	o.mu.Lock()
+	o.closed = true
 	err := o.sock.Close()
-	o.sendMu.Unlock()
+	o.mu.Unlock()
 	if err != nil {
 		o.log.Warn("jupyter: close socket", "channel", o.ch.String(), "err", err)
 	}
-	o.wakeR.Close()
-}
-
-func (o *owned) drainWake() {
-	for {
-		if _, err := o.wakeR.RecvBytes(zmq.DONTWAIT); err != nil {
-			return
-		}
-	}
-}
-
-// flush sends everything queued, each message without waiting: PUB drops a
-// message for a subscriber at its high-water mark, and a ROUTER with
-// ROUTER_MANDATORY reports an unknown or full peer as an error.
-func (o *owned) flush() {
-	for {
-		select {
-		case m := <-o.out:
-			_, err := o.sock.SendMessageDontwait(m.frames)
-			if err != nil {
-				err = sendError(err)
-			}
-			m.done <- err
-		default:
-			return
-		}
+	if o.fd != nil {
+		o.fd.Close()
 	}
 }
 
@@ -328,15 +303,4 @@ func sendError(err error) error {
 		return fmt.Errorf("frontend not reading, its queue is full (%w)", err)
 	}
 	return err
-}
-
-func (o *owned) failQueued() {
-	for {
-		select {
-		case m := <-o.out:
-			m.done <- ErrClosed
-		default:
-			return
-		}
-	}
 }
