@@ -14,7 +14,7 @@ import (
 //
 //	go test -run '^$' -bench RoundTrip ./jupyter
 func BenchmarkRoundTrip(b *testing.B) {
-	c, ctx := infoServer(b)
+	_, c, ctx := infoServer(b)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		req, err := c.Send(Shell, MsgKernelInfoRequest, nil)
@@ -37,9 +37,9 @@ func BenchmarkRoundTrip(b *testing.B) {
 // infoServer starts a server that answers every request as a kernel
 // answers kernel_info (busy on iopub, the reply, idle) and returns a
 // client that has seen it ready, with a context that bounds the test.
-func infoServer(tb testing.TB) (*Client, context.Context) {
+func infoServer(tb testing.TB) (*Server, *Client, context.Context) {
 	tb.Helper()
-	_, info, _ := startServer(tb, HandlerFunc(func(r *Request) {
+	srv, info, _ := startServer(tb, HandlerFunc(func(r *Request) {
 		r.Publish(MsgStatus, Status{ExecutionState: StateBusy}, nil)
 		r.Reply(MsgKernelInfoReply, KernelInfoReply{Implementation: "bench"}, nil)
 		r.Publish(MsgStatus, Status{ExecutionState: StateIdle}, nil)
@@ -54,5 +54,5 @@ func infoServer(tb testing.TB) (*Client, context.Context) {
 	if _, err := c.WaitReady(ctx); err != nil {
 		tb.Fatal(err)
 	}
-	return c, ctx
+	return srv, c, ctx
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -58,6 +59,12 @@ type owned struct {
 	fd       *os.File      // a duplicate of ZMQ_FD, in Go's poller; nil if !receives
 	rc       syscall.RawConn
 	done     chan struct{} // closed when run has closed the socket
+
+	// poked is set by poke, so that the reader can tell a poke from its
+	// bounded wait running out; foundLate counts messages that only the
+	// bounded look found (a lost ZMQ_FD signal: a bug, logged).
+	poked     atomic.Bool
+	foundLate atomic.Int64
 }
 
 // ownerMode says what an owner does with its socket.
@@ -145,6 +152,7 @@ func (o *owned) send(frames [][]byte) error {
 // past ends its wait in Go's poller, or its next one before it starts.
 func (o *owned) poke() {
 	if o.fd != nil {
+		o.poked.Store(true)
 		_ = o.fd.SetReadDeadline(time.Unix(1, 0))
 	}
 }
@@ -200,9 +208,11 @@ func (o *owned) run(ctx context.Context) {
 		return
 	}
 	burst := 0
+	lookedLate := false // the last wait ran out, unpoked
 	for ctx.Err() == nil {
 		var frames [][]byte
 		var rerr error
+		o.poked.Store(false)
 		// The wait is bounded: should a signal ever be lost (a path
 		// that consumes it and does not poke), a message waits at most
 		// lookEvery instead of forever. A poke moves the deadline into
@@ -225,7 +235,9 @@ func (o *owned) run(ctx context.Context) {
 				return
 			}
 			if errors.Is(err, os.ErrDeadlineExceeded) {
-				continue // a poke, or lookEvery passed: look again
+				// A poke, or lookEvery passed: look again.
+				lookedLate = !o.poked.Load()
+				continue
 			}
 			o.log.Error("jupyter: wait for socket", "channel", o.ch.String(), "err", err)
 			return
@@ -239,6 +251,11 @@ func (o *owned) run(ctx context.Context) {
 			}
 			continue
 		}
+		if lookedLate {
+			o.foundLate.Add(1)
+			o.log.Warn("jupyter: a message was found only by the periodic look; libzmq's signal for it was lost", "channel", o.ch.String())
+		}
+		lookedLate = false
 		if burst++; burst >= maxBurst {
 			burst = 0
 			runtime.Gosched()

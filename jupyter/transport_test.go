@@ -14,7 +14,7 @@ import (
 // edge-triggered); the sender must then poke the reader, or the server
 // sleeps on a request it never sees and this test times out.
 func TestPipelinedRequests(t *testing.T) {
-	c, ctx := infoServer(t)
+	srv, c, ctx := infoServer(t)
 	const n = 300
 	for round := 0; round < 5; round++ {
 		for i := 0; i < n; i++ {
@@ -32,6 +32,18 @@ func TestPipelinedRequests(t *testing.T) {
 			if m.Header.MsgType != MsgKernelInfoReply {
 				t.Fatalf("round %d: reply %d is %s", round, i+1, m.Header.MsgType)
 			}
+		}
+	}
+	// Each message must have been found through libzmq's signal (or a
+	// poke), none only by the reader's bounded periodic look.
+	for ch, o := range srv.socks {
+		if o != nil && o.foundLate.Load() != 0 {
+			t.Errorf("server %s: %d message(s) found only by the periodic look", Channel(ch), o.foundLate.Load())
+		}
+	}
+	for ch, o := range c.socks {
+		if o != nil && o.foundLate.Load() != 0 {
+			t.Errorf("client %s: %d message(s) found only by the periodic look", Channel(ch), o.foundLate.Load())
 		}
 	}
 }
