@@ -15,6 +15,7 @@ import (
 	"time"
 
 	zmq "github.com/pebbe/zmq4"
+	"golang.org/x/sys/unix"
 )
 
 // zmqContext is a libzmq context (a stub without cgo).
@@ -60,10 +61,8 @@ type owned struct {
 	rc       syscall.RawConn
 	done     chan struct{} // closed when run has closed the socket
 
-	// poked is set by poke, so that the reader can tell a poke from its
-	// bounded wait running out; foundLate counts messages that only the
-	// bounded look found (a lost ZMQ_FD signal: a bug, logged).
-	poked     atomic.Bool
+	// foundLate counts messages that only the reader's bounded look found
+	// (a lost ZMQ_FD signal: a bug, logged as a warning).
 	foundLate atomic.Int64
 }
 
@@ -152,7 +151,6 @@ func (o *owned) send(frames [][]byte) error {
 // past ends its wait in Go's poller, or its next one before it starts.
 func (o *owned) poke() {
 	if o.fd != nil {
-		o.poked.Store(true)
 		_ = o.fd.SetReadDeadline(time.Unix(1, 0))
 	}
 }
@@ -208,17 +206,17 @@ func (o *owned) run(ctx context.Context) {
 		return
 	}
 	burst := 0
-	lookedLate := false // the last wait ran out, unpoked
+	lookedLate := false // the last wait ran its course with no signal pending
 	for ctx.Err() == nil {
 		var frames [][]byte
 		var rerr error
-		o.poked.Store(false)
 		// The wait is bounded: should a signal ever be lost (a path
 		// that consumes it and does not poke), a message waits at most
 		// lookEvery instead of forever. A poke moves the deadline into
 		// the past; one that comes before this line is not lost, since
 		// the attempt below then finds its message.
-		_ = o.fd.SetReadDeadline(time.Now().Add(lookEvery))
+		armed := time.Now()
+		_ = o.fd.SetReadDeadline(armed.Add(lookEvery))
 		if ctx.Err() != nil {
 			return // stop's poke may have come just before the line above
 		}
@@ -228,15 +226,24 @@ func (o *owned) run(ctx context.Context) {
 		// poke.
 		err := o.rc.Read(func(uintptr) bool {
 			frames, rerr = o.tryRecv()
-			return rerr != errAgain
+			if rerr == errAgain {
+				// Nothing yet: what comes next comes with its signal.
+				lookedLate = false
+				return false
+			}
+			return true
 		})
 		if err != nil {
 			if ctx.Err() != nil {
 				return
 			}
 			if errors.Is(err, os.ErrDeadlineExceeded) {
-				// A poke, or lookEvery passed: look again.
-				lookedLate = !o.poked.Load()
+				// A poke, or lookEvery passed: look again. Should the
+				// look find a message although the wait ran its
+				// course and no signal is pending (one not yet
+				// delivered on a busy machine is not lost), its signal
+				// was lost.
+				lookedLate = time.Since(armed) >= lookEvery && !o.signalPending()
 				continue
 			}
 			o.log.Error("jupyter: wait for socket", "channel", o.ch.String(), "err", err)
@@ -294,6 +301,17 @@ func (o *owned) tryRecv() ([][]byte, error) {
 		}
 	}
 	return frames, nil
+}
+
+// signalPending tells whether ZMQ_FD is readable now.
+func (o *owned) signalPending() bool {
+	pending := false
+	_ = o.rc.Control(func(fd uintptr) {
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		n, err := unix.Poll(fds, 0)
+		pending = err == nil && n > 0
+	})
+	return pending
 }
 
 // closeSocket closes the socket; later sends fail with ErrClosed.
