@@ -25,7 +25,10 @@ import (
 // The MPI message stays the data path; the bell carries no data, so a lost
 // or spurious ring costs at most one Max of latency or one extra poll.
 //
-// Ranks on one host (same ProcessorName) listen on a Unix socket. Across hosts
+// Ranks on one host (same ProcessorName) listen on a Unix socket, and once
+// a peer has proved itself there, ring through shared memory (bellPage):
+// no system call while the receiver is awake, one futex wake when it
+// sleeps, and one wake-up for a burst of rings. Across hosts
 // a rank listens on all interfaces and advertises its addresses (those of
 // the network MPI was told to use, see networkHints), never its host name:
 // compute nodes' names often resolve on a management network only.
@@ -47,6 +50,7 @@ type Doorbell struct {
 	secret  []byte
 	log     *slog.Logger
 	ch      chan struct{}
+	page    *bellPage     // this rank's own bell in shared memory (one host only; nil: none)
 	slots   chan struct{} // bounds the handshakes in progress
 	done    chan struct{} // closed by Close
 	strike  strikes
@@ -65,6 +69,7 @@ type Doorbell struct {
 // peer is the outgoing side to one rank.
 type peer struct {
 	conn    net.Conn
+	page    *bellPage // the rank's bell page, received over conn (nil: ring through conn)
 	dialing bool
 	pending bool      // a ring waits for the connection
 	fails   int       // dials failed in a row
@@ -141,7 +146,16 @@ func NewDoorbell(c *Comm, log *slog.Logger) (*Doorbell, error) {
 	for _, a := range ads {
 		d.addrs = append(d.addrs, dialOrder(a))
 	}
-	log.Debug("doorbell listening", "rank", d.rank, "advertised", ad, "one_host", local)
+	if d.network == "unix" {
+		if d.page, err = newBellPage(); err != nil {
+			log.Debug("doorbell: no bell page, rings go through the socket", "err", err)
+			d.page = nil
+		} else {
+			d.wg.Add(1)
+			go d.watchPage()
+		}
+	}
+	log.Debug("doorbell listening", "rank", d.rank, "advertised", ad, "one_host", local, "page", d.page != nil)
 	d.wg.Add(1)
 	go d.accept()
 	return d, nil
@@ -245,6 +259,12 @@ func (d *Doorbell) Ring(rank int) error {
 		return errors.New("mpi: Doorbell.Ring: closed")
 	}
 	p := d.peer(rank)
+	if p.page != nil {
+		// Under d.mu, so that Close cannot unmap the page meanwhile.
+		p.page.ring()
+		d.mu.Unlock()
+		return nil
+	}
 	conn := p.conn
 	if conn == nil {
 		p.pending = true
@@ -290,6 +310,9 @@ func (d *Doorbell) Close() error {
 	}
 	d.closed = true
 	close(d.done)
+	if d.page != nil {
+		d.page.wakeOwner() // ends watchPage's sleep
+	}
 	err := d.ln.Close()
 	for _, p := range d.peers {
 		if p.conn != nil {
@@ -301,6 +324,15 @@ func (d *Doorbell) Close() error {
 	}
 	d.mu.Unlock()
 	d.wg.Wait()
+	for _, p := range d.peers {
+		if p.page != nil {
+			p.page.unmap()
+			p.page = nil
+		}
+	}
+	if d.page != nil {
+		d.page.unmap()
+	}
 	return err
 }
 

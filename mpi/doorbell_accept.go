@@ -90,6 +90,9 @@ func (d *Doorbell) serve(conn net.Conn) {
 		d.strike.add()
 		return
 	}
+	if d.network == "unix" {
+		d.sendPage(conn)
+	}
 	d.mu.Lock()
 	if d.from[rank]++; d.from[rank] == 1 {
 		d.nfrom++

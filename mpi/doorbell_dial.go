@@ -33,7 +33,7 @@ func (d *Doorbell) startDial(rank int, p *peer) {
 // secret; a ring that waited is sent at once.
 func (d *Doorbell) dial(rank int, p *peer) {
 	defer d.wg.Done()
-	conn, err := d.connect(rank)
+	conn, page, err := d.connect(rank)
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	p.dialing = false
@@ -41,6 +41,9 @@ func (d *Doorbell) dial(rank int, p *peer) {
 	if err != nil || d.closed {
 		if conn != nil {
 			conn.Close()
+		}
+		if page != nil {
+			page.unmap()
 		}
 		if d.closed {
 			return
@@ -60,17 +63,22 @@ func (d *Doorbell) dial(rank int, p *peer) {
 		d.log.Info("doorbell: rank reached", "rank", rank, "after_fails", p.fails)
 		p.warned = false
 	}
-	p.conn, p.fails = conn, 0
+	p.conn, p.page, p.fails = conn, page, 0
 	if p.pending {
 		p.pending = false
-		conn.Write([]byte{1})
+		if page != nil {
+			page.ring()
+		} else {
+			conn.Write([]byte{1})
+		}
 	}
 }
 
-// connect opens a connection to rank and sends the handshake.
-func (d *Doorbell) connect(rank int) (net.Conn, error) {
+// connect opens a connection to rank and sends the handshake; on one host
+// the answer brings rank's bell page (nil if none came).
+func (d *Doorbell) connect(rank int) (net.Conn, *bellPage, error) {
 	if len(d.addrs[rank]) == 0 {
-		return nil, errors.New("no address advertised")
+		return nil, nil, errors.New("no address advertised")
 	}
 	hello := make([]byte, secretLen+4)
 	copy(hello, d.secret)
@@ -86,11 +94,15 @@ func (d *Doorbell) connect(rank int) (net.Conn, error) {
 			_, err = conn.Write(hello)
 			conn.SetWriteDeadline(time.Time{})
 			if err == nil {
-				return conn, nil
+				var page *bellPage
+				if d.network == "unix" {
+					page = d.receivePage(conn)
+				}
+				return conn, page, nil
 			}
 			conn.Close()
 		}
 		errs = append(errs, err)
 	}
-	return nil, errors.Join(errs...)
+	return nil, nil, errors.Join(errs...)
 }

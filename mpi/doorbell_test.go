@@ -282,3 +282,100 @@ func (w lockedWriter) Write(p []byte) (int, error) {
 	defer w.mu.Unlock()
 	return w.b.Write(p)
 }
+
+func init() { scenarios["doorbell-page"] = scenarioPage }
+
+// TestDoorbellPage: on one host, ranks that proved the secret ring each
+// other through the bell page in shared memory. Rank 0's rings wake both
+// workers (their pages count them), 200 rings from the workers reach rank
+// 0's page, and the workers' pages are the ones rank 0 mapped.
+func TestDoorbellPage(t *testing.T) {
+	t.Parallel()
+	res := runJob(t, 3, "doorbell-page", 60*time.Second)
+	for r := 0; r < 3; r++ {
+		if res.values["page"][r] != "true" {
+			t.Errorf("rank %d: rings did not go through a bell page (%q)", r, res.values["page"][r])
+		}
+	}
+}
+
+func scenarioPage(rank, size int) error {
+	c, err := WorldComm().Dup()
+	if err != nil {
+		return err
+	}
+	bell, err := NewDoorbell(c, nil)
+	if err != nil {
+		return err
+	}
+	defer bell.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
+	defer cancel()
+	if bell.page == nil {
+		report(rank, "page", "no own page")
+		return nil
+	}
+	viaPage := func(r int) bool {
+		bell.mu.Lock()
+		defer bell.mu.Unlock()
+		p := bell.peers[r]
+		return p != nil && p.page != nil
+	}
+	woken := func(what string) error {
+		select {
+		case <-bell.C():
+			return nil
+		case <-time.After(10 * time.Second):
+			return fmt.Errorf("rank %d: %s never woke it", rank, what)
+		}
+	}
+	if rank == 0 {
+		bell.Dial(1, 2)
+		if err := waitFor(10*time.Second, func() bool { return viaPage(1) && viaPage(2) && bell.ReachedBy() == 2 }); err != nil {
+			return fmt.Errorf("rank 0: the workers' pages never came: %w", err)
+		}
+		for r := 1; r < size; r++ {
+			if _, err := recvInt(ctx, c, r); err != nil { // r is connected and rests
+				return err
+			}
+		}
+		for len(bell.ch) > 0 {
+			<-bell.ch
+		}
+		if err := bell.Ring(1); err != nil {
+			return err
+		}
+		if err := bell.Ring(2); err != nil {
+			return err
+		}
+		// The workers' 2×100 rings.
+		if err := waitFor(10*time.Second, func() bool { return bell.page.seq().Load() == 200 }); err != nil {
+			return fmt.Errorf("rank 0's page counted %d rings, want 200: %w", bell.page.seq().Load(), err)
+		}
+		if err := woken("the workers' rings"); err != nil {
+			return err
+		}
+		report(rank, "page", "true")
+		return nil
+	}
+	bell.Dial(0)
+	if err := waitFor(10*time.Second, func() bool { return viaPage(0) }); err != nil {
+		return fmt.Errorf("rank %d: rank 0's page never came: %w", rank, err)
+	}
+	if err := sendInt(ctx, c, 0, rank); err != nil {
+		return err
+	}
+	if err := woken("rank 0's ring"); err != nil {
+		return err
+	}
+	if n := bell.page.seq().Load(); n != 1 {
+		return fmt.Errorf("rank %d: its page counted %d rings, want 1", rank, n)
+	}
+	for i := 0; i < 100; i++ {
+		if err := bell.Ring(0); err != nil {
+			return err
+		}
+	}
+	report(rank, "page", "true")
+	return nil
+}
