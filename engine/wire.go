@@ -1,8 +1,10 @@
 package engine
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"math"
 
 	"github.com/gompi-kernel/gompi-kernel/kernel"
 	"github.com/gompi-kernel/gompi-kernel/kernel/session"
@@ -132,6 +134,9 @@ type interrupt struct {
 }
 
 func encode(v any) ([]byte, error) {
+	if e, ok := v.(event); ok && plainDone(e) {
+		return encodePlainDone(e), nil
+	}
 	b, err := json.Marshal(v)
 	if err != nil {
 		return nil, fmt.Errorf("encode %T: %w", v, err)
@@ -141,8 +146,53 @@ func encode(v any) ([]byte, error) {
 
 func decode[T any](b []byte) (T, error) {
 	var v T
+	if len(b) > 0 && b[0] == plainDoneMark {
+		e, ok := any(&v).(*event)
+		if !ok {
+			return v, fmt.Errorf("decode %T: a plain done report", v)
+		}
+		return v, decodePlainDone(b, e)
+	}
 	if err := json.Unmarshal(b, &v); err != nil {
 		return v, fmt.Errorf("decode %T: %w", v, err)
 	}
 	return v, nil
+}
+
+// A plain done report (no data, no error: what every rank sends for
+// almost every cell) travels as plainDoneLen bytes, not JSON: rank 0
+// decodes one per worker per cell, and JSON decoding was 8 % of its CPU
+// per trivial cell at 16 ranks. The first byte tells it from JSON, which
+// starts with '{'.
+const (
+	plainDoneMark = 0x01
+	plainDoneLen  = 1 + 8 + 4 + 8 + 4 // mark, seq, rank, seconds, events
+)
+
+// plainDone reports whether e is a done report that fits the plain form.
+func plainDone(e event) bool {
+	r := e.Result
+	return e.Kind == evDone && r != nil && r.Data == nil && r.Err == nil && !r.Dirty && r.Where == "" &&
+		e.Name == "" && e.Text == "" && e.Display == nil && !e.Wait && e.Call == 0 && e.Err == nil &&
+		e.Gathered == nil && e.Rank >= 0 && e.Rank <= math.MaxInt32 && r.Events >= 0 && r.Events <= math.MaxInt32
+}
+
+func encodePlainDone(e event) []byte {
+	b := make([]byte, plainDoneLen)
+	b[0] = plainDoneMark
+	binary.LittleEndian.PutUint64(b[1:], e.Seq)
+	binary.LittleEndian.PutUint32(b[9:], uint32(e.Rank))
+	binary.LittleEndian.PutUint64(b[13:], math.Float64bits(e.Result.Seconds))
+	binary.LittleEndian.PutUint32(b[21:], uint32(e.Result.Events))
+	return b
+}
+
+func decodePlainDone(b []byte, e *event) error {
+	if len(b) != plainDoneLen {
+		return fmt.Errorf("decode a plain done report: %d bytes, want %d", len(b), plainDoneLen)
+	}
+	*e = event{Kind: evDone, Seq: binary.LittleEndian.Uint64(b[1:]), Rank: int(binary.LittleEndian.Uint32(b[9:])),
+		Result: &doneReport{Seconds: math.Float64frombits(binary.LittleEndian.Uint64(b[13:])),
+			Events: int(binary.LittleEndian.Uint32(b[21:]))}}
+	return nil
 }
