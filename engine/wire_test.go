@@ -47,3 +47,45 @@ func TestWireEvents(t *testing.T) {
 		t.Error("a plain done report cut short decoded")
 	}
 }
+
+// TestWireCommands: commands come back as they went, a cell for every rank
+// in the plain form, the rest as JSON; a plain command cut short or with a
+// label longer than itself is rejected.
+func TestWireCommands(t *testing.T) {
+	cases := []struct {
+		c     command
+		plain bool
+	}{
+		{command{Kind: cmdExecute, Seq: 5, Code: "x := 1\nfmt.Println(\"é\")", Label: "cell 5"}, true},
+		{command{Kind: cmdExecute, Seq: 6, Code: "", Fan: 4}, true},
+		{command{Kind: cmdExecute, Seq: 7, Code: "x", Ranks: []int{0, 2}}, false},
+		{command{Kind: cmdCall, Seq: 7, Call: 2, Fn: "f", Args: []byte{1, 2}}, false},
+		{command{Kind: cmdQuit, Seq: 8}, false},
+	}
+	for _, tc := range cases {
+		b, err := encode(tc.c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if plain := b[0] == plainExecuteMark; plain != tc.plain {
+			t.Errorf("%+v: plain form %v, want %v", tc.c, plain, tc.plain)
+		}
+		got, err := decode[command](b)
+		if err != nil {
+			t.Fatalf("%+v: %v", tc.c, err)
+		}
+		if !reflect.DeepEqual(got, tc.c) {
+			t.Errorf("round trip:\n got %+v\nwant %+v", got, tc.c)
+		}
+	}
+	b, _ := encode(cases[0].c)
+	if _, err := decode[event](b); err == nil {
+		t.Error("a plain command decoded as an event")
+	}
+	if _, err := decode[command](b[:5]); err == nil {
+		t.Error("a plain command cut short decoded")
+	}
+	if _, err := decode[command](b[:plainExecuteHead+2]); err == nil {
+		t.Error("a plain command whose label is longer than itself decoded")
+	}
+}
