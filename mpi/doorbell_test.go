@@ -26,6 +26,20 @@ const (
 
 func init() { scenarios["doorbell-stranger"] = scenarioStranger }
 
+// worldBell duplicates MPI_COMM_WORLD and sets up a doorbell on it
+// (collective).
+func worldBell() (*Comm, *Doorbell, error) {
+	c, err := WorldComm().Dup()
+	if err != nil {
+		return nil, nil, err
+	}
+	bell, err := NewDoorbell(c, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, bell, nil
+}
+
 // TestDoorbellStrangers: the doorbell takes rings only from ranks of its own
 // job. A connection with the wrong secret, or none, is closed; a stranger's
 // flood (100 connections at a time, half of them writing, for 3 s) costs
@@ -37,11 +51,7 @@ func TestDoorbellStrangers(t *testing.T) {
 }
 
 func scenarioStranger(rank, size int) error {
-	c, err := WorldComm().Dup()
-	if err != nil {
-		return err
-	}
-	bell, err := NewDoorbell(c, nil)
+	c, bell, err := worldBell()
 	if err != nil {
 		return err
 	}
@@ -300,11 +310,7 @@ func TestDoorbellPage(t *testing.T) {
 }
 
 func scenarioPage(rank, size int) error {
-	c, err := WorldComm().Dup()
-	if err != nil {
-		return err
-	}
-	bell, err := NewDoorbell(c, nil)
+	c, bell, err := worldBell()
 	if err != nil {
 		return err
 	}

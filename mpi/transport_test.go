@@ -221,11 +221,7 @@ func scenarioP2P(rank, size int) error {
 func scenarioDoorbell(rank, size int) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	c, err := WorldComm().Dup()
-	if err != nil {
-		return err
-	}
-	bell, err := NewDoorbell(c, nil)
+	c, bell, err := worldBell()
 	if err != nil {
 		return err
 	}
