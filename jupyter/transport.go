@@ -62,8 +62,10 @@ type owned struct {
 	done     chan struct{} // closed when run has closed the socket
 
 	// foundLate counts messages that only the reader's bounded look found
-	// (a lost ZMQ_FD signal: a bug, logged as a warning).
+	// (a lost ZMQ_FD signal: a bug, logged as a warning); pokes counts
+	// pokes, so that a poke is not taken for the wait running out.
 	foundLate atomic.Int64
+	pokes     atomic.Uint64
 }
 
 // ownerMode says what an owner does with its socket.
@@ -151,6 +153,7 @@ func (o *owned) send(frames [][]byte) error {
 // past ends its wait in Go's poller, or its next one before it starts.
 func (o *owned) poke() {
 	if o.fd != nil {
+		o.pokes.Add(1)
 		_ = o.fd.SetReadDeadline(time.Unix(1, 0))
 	}
 }
@@ -215,7 +218,7 @@ func (o *owned) run(ctx context.Context) {
 		// lookEvery instead of forever. A poke moves the deadline into
 		// the past; one that comes before this line is not lost, since
 		// the attempt below then finds its message.
-		armed := time.Now()
+		pokes, armed := o.pokes.Load(), time.Now()
 		_ = o.fd.SetReadDeadline(armed.Add(lookEvery))
 		if ctx.Err() != nil {
 			return // stop's poke may have come just before the line above
@@ -240,10 +243,10 @@ func (o *owned) run(ctx context.Context) {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
 				// A poke, or lookEvery passed: look again. Should the
 				// look find a message although the wait ran its
-				// course and no signal is pending (one not yet
-				// delivered on a busy machine is not lost), its signal
-				// was lost.
-				lookedLate = time.Since(armed) >= lookEvery && !o.signalPending()
+				// course unpoked and no signal is pending (one not
+				// yet delivered on a busy machine is not lost), its
+				// signal was lost.
+				lookedLate = time.Since(armed) >= lookEvery && o.pokes.Load() == pokes && !o.signalPending()
 				continue
 			}
 			o.log.Error("jupyter: wait for socket", "channel", o.ch.String(), "err", err)

@@ -27,7 +27,7 @@ import (
 //
 // Ranks on one host (same ProcessorName) listen on a Unix socket, and once
 // a peer has proved itself there, ring through shared memory (bellPage):
-// no system call while the receiver is awake, one futex wake when it
+// no system call while the receiver is awake, one eventfd write when it
 // sleeps, and one wake-up for a burst of rings. Across hosts
 // a rank listens on all interfaces and advertises its addresses (those of
 // the network MPI was told to use, see networkHints), never its host name:
