@@ -136,7 +136,12 @@ type console struct {
 }
 
 // waitReady asks for kernel_info until the kernel answers (it may still be
-// starting), and returns its banner.
+// starting) and what it publishes about the request reaches the console
+// too, and returns its banner. A SUB socket receives only once its
+// subscription has reached the kernel, some time after connecting: output
+// published before that is lost, and a first cell whose idle status was
+// lost would never give the prompt back (TestGoConsole hung so, now and
+// then). jupyter_client's wait_for_ready waits for iopub the same way.
 func (c *console) waitReady(ctx context.Context, died <-chan struct{}) (string, error) {
 	deadline := time.Now().Add(120 * time.Second)
 	for {
@@ -144,10 +149,13 @@ func (c *console) waitReady(ctx context.Context, died <-chan struct{}) (string, 
 			Banner string `json:"banner"`
 		}
 		rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-		_, err := c.client.Request(rctx, jupyter.Shell, jupyter.MsgKernelInfoRequest, struct{}{}, &reply)
+		m, err := c.client.Request(rctx, jupyter.Shell, jupyter.MsgKernelInfoRequest, struct{}{}, &reply)
 		cancel()
 		if err == nil {
-			return reply.Banner, nil
+			if c.heardOnIOPub(ctx, m.ParentHeader.MsgID, time.Second) {
+				return reply.Banner, nil
+			}
+			err = errors.New("nothing on iopub yet")
 		}
 		select {
 		case <-died:
@@ -158,6 +166,29 @@ func (c *console) waitReady(ctx context.Context, died <-chan struct{}) (string, 
 		}
 		if time.Now().After(deadline) {
 			return "", fmt.Errorf("console: the kernel did not answer kernel_info in 120 s: %w", err)
+		}
+	}
+}
+
+// heardOnIOPub waits up to d for an iopub message whose parent is the
+// request msgID (the kernel's busy or idle status for it), dropping what
+// comes before it; the iopub goroutine has not started yet.
+func (c *console) heardOnIOPub(ctx context.Context, msgID string, d time.Duration) bool {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	for {
+		select {
+		case m, ok := <-c.client.IOPub:
+			if !ok {
+				return false
+			}
+			if m.ParentHeader.MsgID == msgID {
+				return true
+			}
+		case <-timer.C:
+			return false
+		case <-ctx.Done():
+			return false
 		}
 	}
 }

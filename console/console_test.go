@@ -32,6 +32,9 @@ type fakeKernel struct {
 	// lateSend makes Send return this long after an execute's idle
 	// status went out, as a busy transport may.
 	lateSend time.Duration
+	// iopubAfter is how many kernel_info requests come before the
+	// console's iopub subscription takes effect.
+	iopubAfter int
 }
 
 var fakeInfo = jupyter.ConnectionInfo{Key: "secret", SignatureScheme: "hmac-sha256"}
@@ -61,6 +64,11 @@ func (k *fakeKernel) Send(ch jupyter.Channel, frames [][]byte) error {
 	switch m.Header.MsgType {
 	case jupyter.MsgKernelInfoRequest:
 		reply(jupyter.MsgKernelInfoReply, map[string]any{"status": "ok", "banner": "fake kernel"})
+		if k.iopubAfter > 0 {
+			k.iopubAfter-- // not subscribed yet: the status is lost
+		} else {
+			k.emit(jupyter.IOPub, jupyter.MsgStatus, jupyter.Status{ExecutionState: "idle"}, m.Header)
+		}
 	case jupyter.MsgIsCompleteRequest:
 		var r jupyter.IsCompleteRequest
 		_ = json.Unmarshal(m.Content, &r)
@@ -161,12 +169,12 @@ func TestConsoleSession(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := &console{client: client, ed: ed, log: client.log, idle: map[string]chan struct{}{}, count: 1}
-	go c.iopub()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	if banner, err := c.waitReady(ctx, nil); err != nil || banner != "fake kernel" {
 		t.Fatalf("waitReady = %q, %v", banner, err)
 	}
+	go c.iopub() // as Run: once ready
 	go func() {
 		_, _ = io.WriteString(w, "func f() {\nfmt.Println(1)\n}\npanic(1)\n%%rank0\nx := 1\nexit\n")
 		_ = w.Close()
@@ -301,5 +309,34 @@ func TestIdleBeforeSendReturns(t *testing.T) {
 		if err != nil {
 			t.Fatalf("cell %d: %v (the idle status was lost); the terminal shows %q", i, err, out.String())
 		}
+	}
+}
+
+// TestReadyWaitsForIOPub: a kernel that answers kernel_info before the
+// console's iopub subscription has reached it is asked again, until its
+// status for a request arrives; only then is it ready, so that the first
+// cell's output and idle status are not lost.
+func TestReadyWaitsForIOPub(t *testing.T) {
+	k := newFakeKernel(t)
+	k.iopubAfter = 2
+	client, err := NewClient(k, fakeInfo, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	c := &console{client: client, ed: &plainEditor{out: io.Discard}, log: client.log, idle: map[string]chan struct{}{}}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := c.waitReady(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, r := range k.requests() {
+		if r == string(jupyter.MsgKernelInfoRequest) {
+			n++
+		}
+	}
+	if n != 3 {
+		t.Errorf("kernel_info asked %d times, want 3 (twice unheard on iopub, then heard)", n)
 	}
 }
