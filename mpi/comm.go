@@ -82,7 +82,10 @@ func (c *Comm) Dup() (*Comm, error) {
 // MPI_Comm_idup are started before any is waited for, so that their
 // rounds overlap. At start-up, where 64 ranks share a few cores and each
 // round of a collective waits for every rank to be scheduled, six
-// duplicates one after another cost ~0.1 s.
+// duplicates one after another cost ~0.1 s. Use it only where every rank
+// has made the same communicators so far (start-up): where the ranks
+// disagree on the free context ids, overlapped duplicates hang or mix up
+// messages in OpenMPI (see World.Renew).
 func (c *Comm) DupN(ctx context.Context, n int) ([]*Comm, error) {
 	h, err := c.handle("Dup")
 	if err != nil {

@@ -73,7 +73,10 @@ func NewWorld(base *Comm) (*World, error) {
 	}
 	w := &World{base: base, poll: cellPoller, ctx: context.Background()}
 	w.poll.Yield = Oversubscribed()
-	comm, data, err := w.dupPair(context.Background())
+	// At start every rank has made the same communicators, so the ranks
+	// agree on the free context ids and the two MPI_Comm_idup may overlap
+	// (DupN); Renew must not let them (see there).
+	comm, data, err := w.dupPair(context.Background(), true)
 	if err != nil {
 		return nil, fmt.Errorf("mpi: NewWorld: %w", err)
 	}
@@ -81,12 +84,23 @@ func NewWorld(base *Comm) (*World, error) {
 	return w, nil
 }
 
-func (w *World) dupPair(ctx context.Context) (*Comm, *Comm, error) {
-	d, err := w.base.DupN(ctx, 2)
+func (w *World) dupPair(ctx context.Context, overlap bool) (*Comm, *Comm, error) {
+	if overlap {
+		d, err := w.base.DupN(ctx, 2)
+		if err != nil {
+			return nil, nil, err
+		}
+		return d[0], d[1], nil
+	}
+	comm, err := w.base.DupContext(ctx, setupPoller())
 	if err != nil {
 		return nil, nil, err
 	}
-	return d[0], d[1], nil
+	data, err := w.base.DupContext(ctx, setupPoller())
+	if err != nil {
+		return nil, nil, errors.Join(err, comm.Free())
+	}
+	return comm, data, nil
 }
 
 // Bind sets the context that every blocking call obeys: the running cell's.
@@ -102,11 +116,23 @@ func (w *World) Bind(ctx context.Context) {
 
 // Renew replaces the cells' communicators with fresh duplicates of base and
 // clears Dirty. It is collective over base: every rank must call it, dirty
-// or not, e.g. after an interrupted cell. It waits with the default Poller
+// or not, e.g. after an interrupted cell. It waits with the setup Poller
 // (MPI_Comm_idup), not a busy wait, and is not cancellable. Operations
 // abandoned on the old communicators stay pending harmlessly.
+//
+// The two duplicates are made one after the other, never overlapped
+// (DupN). The ranks that abandoned an operation still hold their old
+// communicators (MPI frees one only once its requests are gone) while the
+// others have freed theirs, so the ranks disagree on which context ids are
+// free and OpenMPI (4.1) needs several rounds to agree on a new one. Two
+// MPI_Comm_idup in flight at once on one parent then go wrong
+// (open-mpi/ompi#2025): TestWorldRenewals (300 renewals after a Barrier
+// abandoned by all ranks but one) hung or failed with MPI_ERR_TRUNCATE in
+// 2 of 8 runs with them overlapped, and in a kernel over two nodes the
+// workers hung in Renew while rank 0 had finished its own, once in ~40-90
+// interrupted Barriers (TestMultiNode failed in CI so).
 func (w *World) Renew() error {
-	comm, data, err := w.dupPair(context.Background())
+	comm, data, err := w.dupPair(context.Background(), false)
 	if err != nil {
 		return fmt.Errorf("mpi: Renew: %w", err)
 	}

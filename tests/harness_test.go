@@ -106,6 +106,7 @@ func startKernel(t *testing.T, ranks int, extra ...string) *kernelProc {
 		t.Fatalf("start %v: %v", argv, err)
 	}
 	go func() { k.err = k.cmd.Wait(); close(k.done) }()
+	t.Cleanup(k.logOnFailure)
 	t.Cleanup(k.kill)
 	deadline := time.Now().Add(60 * time.Second)
 	for {
@@ -132,6 +133,17 @@ func (k *kernelProc) wait(timeout time.Duration) error {
 	case <-time.After(timeout):
 		return fmt.Errorf("kernel still running after %v", timeout)
 	}
+}
+
+// logOnFailure shows the kernel's own output when the test failed: a
+// frontend's timeout alone does not say which rank stopped where. It is
+// registered before kill, so it runs after it, once the output is complete.
+func (k *kernelProc) logOnFailure() {
+	if !k.t.Failed() {
+		return
+	}
+	<-k.done
+	k.t.Logf("the kernel's stderr (mpirun %v):\n%s", k.err, k.stderr)
 }
 
 // kill ends the kernel's whole process group if it is still there.

@@ -94,6 +94,7 @@ func (n *twoNodes) startKernel(extraEnv ...string) *kernelProc {
 		t.Fatalf("start mpirun on nodeA: %v", err)
 	}
 	go func() { k.err = k.cmd.Wait(); close(k.done) }()
+	t.Cleanup(k.logOnFailure)
 	t.Cleanup(k.kill)
 	for deadline := time.Now().Add(60 * time.Second); ; {
 		if _, err := os.Stat(conn); err == nil {
