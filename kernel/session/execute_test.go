@@ -70,6 +70,13 @@ fmt.Println(strings.Repeat("-", y))
 		{"local variable shadows package", []string{
 			"strings := []string{\"a\"}", "len(strings)",
 		}, "1", ""},
+		{"local variable named like a package, in a function of the same cell", []string{
+			"type S struct{ N int }\nfunc f() int { sort := S{3}; return sort.N }\nf()",
+			"sort := 4", "sort + f()",
+		}, "7", ""},
+		{"builtin shadowed in the same cell", []string{
+			"print := func(s string) int { return 42 }\nprint(\"x\")",
+		}, "42", ""},
 		{"final expression shown", []string{"1 + 2"}, "3", ""},
 		{"string quoted", []string{`"a" + "b"`}, `"ab"`, ""},
 		{"single-result call shown", []string{"func f() int { return 7 }\nf()"}, "7", ""},

@@ -246,9 +246,14 @@ func withoutTopLevel(e *Error) *Error {
 }
 
 func (s *Session) execute(ctx context.Context, code string) Result {
-	p, err := splitCell(code)
+	p, err := splitCellUnresolved(code)
 	if err != nil {
 		return Result{Err: newError(ErrCompile, err.Error(), nil)}
+	}
+	if s.needsResolution(p) {
+		if p, err = splitCell(code); err != nil {
+			return Result{Err: newError(ErrInternal, "parsing again with identifiers resolved: "+err.Error(), nil)}
+		}
 	}
 	if rewritten, ok := rewriteGo(code, p, s.isConst, s.isPackage); ok {
 		if p, err = splitCell(rewritten); err != nil {
@@ -361,6 +366,19 @@ func (s *Session) isPackage(name string) bool {
 // goimports would: a selector X.Sel where X is not declared by the cell or an
 // earlier cell, not imported, and is the name of a known package.
 func (s *Session) autoImport(ctx context.Context, p *plan) *Error {
+	for _, name := range s.packagesToImport(p) {
+		if e := s.importPackage(ctx, "", s.pkgs.byName[name], 0, 0); e != nil {
+			return e
+		}
+	}
+	return nil
+}
+
+// packagesToImport returns, sorted, the names of the packages autoImport
+// imports for p. For a plan without resolved identifiers
+// (splitCellUnresolved) it is a superset: a local variable that shadows a
+// package name counts too.
+func (s *Session) packagesToImport(p *plan) []string {
 	var nodes []ast.Node
 	for _, c := range p.chunks {
 		for _, d := range c.decls {
@@ -390,12 +408,38 @@ func (s *Session) autoImport(ctx context.Context, p *plan) *Error {
 	}
 	s.mu.Unlock()
 	sort.Strings(names)
-	for _, name := range names {
-		if e := s.importPackage(ctx, "", s.pkgs.byName[name], 0, 0); e != nil {
-			return e
+	return names
+}
+
+// needsResolution reports whether executing p looks at the parser's
+// resolution of identifiers (ast.Ident.Obj), which splitCellUnresolved
+// leaves out: rewriting go statements (gorewrite tells a package from a
+// local variable), showing a final call of a builtin the cell may have
+// shadowed (finalSource), and importing a package the cell names without
+// importing it (autoImport). A trivial cell needs none of these.
+func (s *Session) needsResolution(p *plan) bool {
+	for _, c := range p.chunks {
+		if c.kind != chunkExpr {
+			continue
+		}
+		if call, ok := ast.Unparen(c.expr).(*ast.CallExpr); ok {
+			if id, ok := ast.Unparen(call.Fun).(*ast.Ident); ok {
+				if _, known := builtinShows(id.Name); known {
+					return true
+				}
+			}
 		}
 	}
-	return nil
+	goStmt := false
+	for _, r := range p.roots {
+		ast.Inspect(r.node, func(n ast.Node) bool {
+			if _, ok := n.(*ast.GoStmt); ok {
+				goStmt = true
+			}
+			return !goStmt
+		})
+	}
+	return goStmt || len(s.packagesToImport(p)) > 0
 }
 
 // declare prepares the interpreter for a chunk of declarations: types

@@ -78,3 +78,30 @@ func TestSplitCellErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestNeedsResolution: a cell is parsed once, without the parser's
+// resolution of identifiers, unless what executes it needs that.
+func TestNeedsResolution(t *testing.T) {
+	ts := newTestSession(t, Options{})
+	ts.run(t, `import "strings"`)
+	for _, c := range []struct {
+		code string
+		want bool
+	}{
+		{"x := 1", false},
+		{"x := 1\nx + 2", false},
+		{`strings.Repeat("a", 2)`, false},     // imported already
+		{`fmt.Sprint(1)`, true},               // fmt is imported for the cell
+		{"func f() { go func() {}() }", true}, // go statements are rewritten
+		{"len([]int{})", true},                // a builtin the cell may shadow
+		{"y := []int{}\ny[0:0]", false},
+	} {
+		p, err := splitCellUnresolved(c.code)
+		if err != nil {
+			t.Fatalf("%q: %v", c.code, err)
+		}
+		if got := ts.needsResolution(p); got != c.want {
+			t.Errorf("needsResolution(%q) = %v, want %v", c.code, got, c.want)
+		}
+	}
+}
