@@ -8,35 +8,40 @@ import (
 	"github.com/gompi-kernel/gompi-kernel/mpi"
 )
 
-// tuneForOversubscription gives each rank a single Go processor when many
-// more ranks than cores share the node (16 ranks on 2 cores, say), unless
-// the user set GOMAXPROCS. There, each rank's Go runtime threads only add
-// context switches that the other ranks pay for; measured with
-// bench/roundtrip.py-style trivial cells on 2 cores:
+// shareCores gives each rank its share of the node's cores as Go
+// processors (GOMAXPROCS = cores / ranks on the node, at least 1), unless
+// the user set GOMAXPROCS: what an MPI user expects of a rank's threads
+// (as OMP_NUM_THREADS for hybrid MPI+OpenMP codes), since each rank's Go
+// runtime otherwise starts a processor per core of the node, and the
+// threads of all ranks then compete for the same cores. Above all, a Go
+// processor with nothing to run spins looking for work before it sleeps,
+// and every hand-off between goroutines wakes one: on 2 cores, at 4 ranks,
+// a worker's CPU per trivial cell went 0.23-0.28 -> 0.18 ms and rank 0's
+// 0.67-0.80 -> 0.58-0.60 ms with one Go processor each
+// (bench/cellcpu.py --ranks 4, GOMAXPROCS=1 against unset). Earlier this
+// was done only above 4 ranks per core, where the default had made a
+// trivial cell at 16 ranks take 18.9 ms instead of 10.
 //
-//	ranks  default  GOMAXPROCS=1
-//	4      3.2 ms   4.4 ms
-//	8      6.1 ms   8.0 ms
-//	16     18.9 ms  9.9–10.7 ms
-//
-// so the switch is made only above 4 ranks per core. Doing it for the
-// workers from 2 ranks per core saved them a quarter of their CPU per
-// trivial cell at 4 ranks on 2 cores (0.58 → 0.42 ms), but a worker with
-// one Go processor no longer runs a cell's goroutines in parallel, and Go
-// then never catches a cell's concurrent map writes (the runtime's check
-// needs two writers at once): the cell hangs instead of failing
-// (tests/death_test.go). The launcher tells each rank how many ranks its
-// node runs (mpi.LocalSize: OpenMPI, MPICH's Hydra, Slurm).
-func tuneForOversubscription(log *slog.Logger) {
+// With one processor a cell's goroutines take turns instead of running in
+// parallel, and Go no longer catches concurrent map writes (its check needs
+// two writers at once); a cell that wants more calls runtime.GOMAXPROCS, or
+// the user sets GOMAXPROCS for the job. The launcher tells each rank how
+// many ranks its node runs (mpi.LocalSize: OpenMPI, MPICH's Hydra, Slurm);
+// runtime.NumCPU counts the cores this rank may run on (its binding).
+func shareCores(log *slog.Logger) {
 	if os.Getenv("GOMAXPROCS") != "" {
 		return
 	}
 	local, ok := mpi.LocalSize()
-	if !ok || local <= 4*runtime.NumCPU() {
+	if !ok || local <= 1 {
 		return
 	}
-	runtime.GOMAXPROCS(1)
-	log.Debug("oversubscribed: one Go processor per rank", "ranks_on_node", local, "cores", runtime.NumCPU())
+	n := max(1, runtime.NumCPU()/local)
+	if n >= runtime.GOMAXPROCS(0) {
+		return
+	}
+	runtime.GOMAXPROCS(n)
+	log.Debug("Go processors per rank: the node's cores shared among its ranks", "gomaxprocs", n, "ranks_on_node", local, "cores", runtime.NumCPU())
 }
 
 // yieldOnlyWhileSpinning keeps OpenMPI from giving the core away in each

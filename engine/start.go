@@ -31,7 +31,7 @@ func Run(ctx context.Context, log *slog.Logger, args []string, drive func(*Coord
 		}
 	}
 	defer resumeGC()
-	tuneForOversubscription(log)
+	shareCores(log)
 	keepMPIOnOneHost(log)
 	yieldOnlyWhileSpinning(log)
 	if err := mpi.Init(); err != nil {

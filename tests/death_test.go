@@ -20,6 +20,7 @@ func TestRankDeathIsReported(t *testing.T) {
 		want       string
 	}{
 		{"concurrent map writes", `if mpi.Rank() == 2 {
+	runtime.GOMAXPROCS(4) // in parallel, as on a node with cores to spare
 	m := map[int]int{}
 	for i := 0; i < 4; i++ {
 		go func() { for j := 0; ; j++ { m[j%64] = j } }()
