@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -25,7 +26,7 @@ import (
 // writes, out of memory) the runtime writes the reason to its standard
 // error and exits; mpirun then ends the whole job. The reason was only in
 // the kernel's stderr, and the frontend got nothing. So each worker sends
-// its standard error to rank 0 over a TCP connection (file descriptor 2
+// its standard error to rank 0 over a connection (file descriptor 2
 // itself is redirected: the runtime writes there while dying, when no Go
 // code of ours can run). Rank 0 copies it to its own standard error, so the
 // kernel log reads as before, keeps the tail, and when the connection
@@ -111,18 +112,27 @@ func openLifeline(ctx context.Context, f *Fabric, log *slog.Logger) (*lifeline, 
 	return nil, nil
 }
 
-// listenLifeline listens on loopback when the whole job is on this host,
-// else on every address (connections must then prove the secret).
+// listenLifeline listens on an abstract Unix socket when the whole job is
+// on this host, else on TCP on every address (connections must prove the
+// secret either way). On one host no TCP port is taken: a frontend that
+// starts the kernel has picked the five ports of its connection file
+// before, and rank 0 binds them only once the interpreter is built, so a
+// lifeline on an ephemeral loopback port could take one of them meanwhile
+// ("address already in use": TestJupyterKernelTest failed so once).
 func listenLifeline(f *Fabric, log *slog.Logger) (*lifeline, error) {
 	secret := make([]byte, secretLen)
 	if _, err := rand.Read(secret); err != nil {
 		return nil, err
 	}
-	addr := "127.0.0.1:0"
-	if !f.oneHost() {
-		addr = ":0"
+	network, addr := "tcp", ":0"
+	if f.oneHost() {
+		name := make([]byte, 12)
+		if _, err := rand.Read(name); err != nil {
+			return nil, err
+		}
+		network, addr = "unix", "@gompi-lifeline-"+hex.EncodeToString(name)
 	}
-	ln, err := net.Listen("tcp", addr)
+	ln, err := net.Listen(network, addr)
 	if err != nil {
 		return nil, err
 	}
@@ -137,13 +147,15 @@ func listenLifeline(f *Fabric, log *slog.Logger) (*lifeline, error) {
 // and launcher started the job.
 func (f *Fabric) oneHost() bool { return f.local == f.size }
 
-// addrs lists where the workers may reach rank 0: loopback on one host,
-// else each address of each interface that is up.
+// addrs lists where the workers may reach rank 0: the abstract Unix
+// socket's name ("@…") on one host, else each address of each interface
+// that is up.
 func (l *lifeline) addrs(f *Fabric) []string {
-	port := fmt.Sprint(l.ln.Addr().(*net.TCPAddr).Port)
-	if f.oneHost() {
-		return []string{net.JoinHostPort("127.0.0.1", port)}
+	tcp, ok := l.ln.Addr().(*net.TCPAddr)
+	if !ok {
+		return []string{l.ln.Addr().String()}
 	}
+	port := fmt.Sprint(tcp.Port)
 	var out []string
 	ifaces, _ := net.Interfaces()
 	for _, ifc := range ifaces {
@@ -299,7 +311,11 @@ func connectLifeline(rank int, info lifelineInfo, log *slog.Logger) {
 	var conn net.Conn
 	var err error
 	for _, a := range info.Addrs {
-		if conn, err = net.DialTimeout("tcp", a, 2*time.Second); err == nil {
+		network := "tcp"
+		if strings.HasPrefix(a, "@") {
+			network = "unix"
+		}
+		if conn, err = net.DialTimeout(network, a, 2*time.Second); err == nil {
 			break
 		}
 	}
@@ -315,12 +331,12 @@ func connectLifeline(rank int, info lifelineInfo, log *slog.Logger) {
 		conn.Close()
 		return
 	}
-	tcp, ok := conn.(*net.TCPConn)
+	withFile, ok := conn.(interface{ File() (*os.File, error) }) // *net.TCPConn, *net.UnixConn
 	if !ok {
 		conn.Close()
 		return
 	}
-	file, err := tcp.File() // a duplicate descriptor, in blocking mode
+	file, err := withFile.File() // a duplicate descriptor, in blocking mode
 	conn.Close()
 	if err != nil {
 		log.Warn("lifeline: descriptor", "err", err)

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -16,8 +17,11 @@ import (
 )
 
 // TestRanksListenOnLoopbackOnly: on one host, nothing a rank of a 4-rank
-// kernel opens listens beyond 127.0.0.1 (Jupyter's five ports, the
-// doorbell, and no MPI TCP transport). The launcher's own listener binds
+// kernel opens listens beyond 127.0.0.1, and the ranks' only TCP ports
+// are the five of the connection file (the doorbell and the lifeline are
+// abstract Unix sockets, and there is no MPI TCP transport): a frontend
+// picks those five before it starts the kernel, and any other port a rank
+// took before binding them could be one of them. The launcher's own listener binds
 // every address whatever the settings (OpenMPI's mpirun out-of-band;
 // MPICH's Hydra mpiexec, whose listening socket every rank inherits): it is
 // the launcher's, so a socket the launcher holds too is not checked here.
@@ -33,22 +37,32 @@ func TestRanksListenOnLoopbackOnly(t *testing.T) {
 	for _, inode := range socketInodes(k.cmd.Process.Pid) {
 		launchers[inode] = true
 	}
-	seen := 0
+	var ports []string
 	for _, pid := range ranks {
 		for _, inode := range socketInodes(pid) {
 			addr, ok := listening[inode]
 			if !ok || launchers[inode] {
 				continue
 			}
-			seen++
 			if !strings.HasPrefix(addr, "127.") {
 				t.Errorf("rank process %d listens on %s", pid, addr)
 			}
+			_, port, _ := strings.Cut(addr, ":")
+			ports = append(ports, port)
 		}
 	}
-	// Rank 0 alone has the five Jupyter ports.
-	if seen < 5 {
-		t.Errorf("found %d listening sockets of the ranks, want at least 5", seen)
+	var conn map[string]any
+	if b, err := os.ReadFile(k.connFile); err != nil || json.Unmarshal(b, &conn) != nil {
+		t.Fatalf("connection file: %v", err)
+	}
+	var want []string
+	for _, key := range []string{"shell_port", "iopub_port", "stdin_port", "control_port", "hb_port"} {
+		want = append(want, fmt.Sprint(conn[key]))
+	}
+	sort.Strings(ports)
+	sort.Strings(want)
+	if strings.Join(ports, " ") != strings.Join(want, " ") {
+		t.Errorf("the ranks listen on TCP ports %v; want only the connection file's %v", ports, want)
 	}
 	drive(t, k.connFile, action{"do": "shutdown"})
 	if err := k.wait(30 * time.Second); err != nil {
