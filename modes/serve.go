@@ -17,6 +17,7 @@ import (
 	"github.com/gompi-kernel/gompi-kernel/engine"
 	"github.com/gompi-kernel/gompi-kernel/jupyter"
 	"github.com/gompi-kernel/gompi-kernel/kernel"
+	"github.com/gompi-kernel/gompi-kernel/mpi"
 )
 
 // Config is what the command line decides for a kernel served to Jupyter.
@@ -41,9 +42,49 @@ type Config struct {
 // other ranks run the worker event loop. It returns when the kernel was shut
 // down (shutdown_request, or ctx cancelled by a signal).
 func Serve(ctx context.Context, cfg Config) error {
-	return engine.Run(ctx, cfg.Log, nil, func(c *engine.Coordinator) error {
-		return serve(ctx, cfg, c, cfg.Log.With("rank", 0))
+	early := listenEarly(cfg)
+	err := engine.Run(ctx, cfg.Log, nil, func(c *engine.Coordinator) error {
+		srv := early
+		early = nil // serve owns it now
+		return serve(ctx, cfg, c, cfg.Log.With("rank", 0), srv)
 	})
+	if early != nil {
+		early.Close()
+	}
+	return err
+}
+
+// listenEarly binds, on rank 0 before MPI starts, the ports of a
+// connection file that a frontend wrote. The frontend picked them before
+// it started the kernel, and until rank 0 binds them any process that asks
+// for an ephemeral port may get one of them; MPI's start-up and the
+// interpreter's make that window seconds long at 64 ranks (and mpirun
+// itself binds three). nil when this is not rank 0 by the launcher's word,
+// when the kernel writes the connection file itself (its ports are bound
+// first, then written), or when binding fails: serve then binds after
+// start-up as before and reports what goes wrong.
+func listenEarly(cfg Config) *jupyter.Server {
+	if cfg.ConnectionFile == "" {
+		return nil
+	}
+	if rank, ok := mpi.LaunchRank(); !ok || rank != 0 {
+		return nil
+	}
+	info, err := jupyter.ReadConnectionFile(cfg.ConnectionFile)
+	if err != nil {
+		return nil
+	}
+	if h, err := thisHost(); err == nil {
+		if _, fatal := h.placement(info.IP, true); fatal {
+			return nil
+		}
+	}
+	srv, err := jupyter.Listen(info, cfg.Log)
+	if err != nil {
+		cfg.Log.Debug("binding the connection file's ports before MPI start-up; trying again after it", "err", err)
+		return nil
+	}
+	return srv
 }
 
 // drainAfterSignal is how long a terminated kernel lets the request in
@@ -52,10 +93,13 @@ func Serve(ctx context.Context, cfg Config) error {
 const drainAfterSignal = 800 * time.Millisecond
 
 // serve is rank 0: the Jupyter server and the kernel core in front of the
-// coordinator.
-func serve(ctx context.Context, cfg Config, coord *engine.Coordinator, log *slog.Logger) error {
+// coordinator. srv is the server listenEarly made, or nil.
+func serve(ctx context.Context, cfg Config, coord *engine.Coordinator, log *slog.Logger, srv *jupyter.Server) error {
 	info, path, wrote, err := connection(cfg, log)
 	if err != nil {
+		if srv != nil {
+			srv.Close()
+		}
 		return err
 	}
 	if wrote {
@@ -65,9 +109,10 @@ func serve(ctx context.Context, cfg Config, coord *engine.Coordinator, log *slog
 			}
 		}()
 	}
-	srv, err := jupyter.Listen(info, log)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", path, err)
+	if srv == nil {
+		if srv, err = jupyter.Listen(info, log); err != nil {
+			return fmt.Errorf("listen on %s: %w", path, err)
+		}
 	}
 	defer srv.Close()
 

@@ -25,6 +25,20 @@ func LocalSize() (int, bool) {
 	return 0, false
 }
 
+// LaunchRank is this process's rank as the launcher says, before MPI_Init:
+// OpenMPI's, PMIx's, Hydra's (PMI) or Slurm's variable; a process that none
+// names was started alone, as a singleton, and is rank 0. ok is false when
+// a variable is set but unreadable.
+func LaunchRank() (rank int, ok bool) {
+	for _, v := range []string{"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID"} {
+		if s := os.Getenv(v); s != "" {
+			n, err := strconv.Atoi(s)
+			return n, err == nil && n >= 0
+		}
+	}
+	return 0, true
+}
+
 // DoorbellAddrEnv names the variable in which a user gives the network the
 // doorbell should use across hosts: interface names, CIDR blocks or
 // addresses, comma-separated ("ib0", "10.1.0.0/16"). OpenMPI forwards only

@@ -43,6 +43,9 @@ func scenarioBasic(rank, size int) error {
 	if n, ok := LocalSize(); size > 1 && (!ok || n != size) {
 		return fmt.Errorf("the launcher's local size: %d, %v; want %d", n, ok, size)
 	}
+	if r, ok := LaunchRank(); !ok || r != rank {
+		return fmt.Errorf("the launcher's rank: %d, %v; MPI says %d", r, ok, rank)
+	}
 	if v := LibraryVersion(); !strings.Contains(v, "MPI") || strings.Contains(v, "\n") {
 		return fmt.Errorf("LibraryVersion %q", v)
 	}
