@@ -58,8 +58,9 @@ func Serve(ctx context.Context, cfg Config) error {
 // connection file that a frontend wrote. The frontend picked them before
 // it started the kernel, and until rank 0 binds them any process that asks
 // for an ephemeral port may get one of them; MPI's start-up and the
-// interpreter's make that window seconds long at 64 ranks (and mpirun
-// itself binds three). nil when this is not rank 0 by the launcher's word,
+// interpreter's made that window seconds long at 64 ranks. (The launcher's
+// own listeners, bound before it starts rank 0, stay in the window: OpenMPI's
+// mpirun binds three.) nil when this is not rank 0 by the launcher's word,
 // when the kernel writes the connection file itself (its ports are bound
 // first, then written), or when binding fails: serve then binds after
 // start-up as before and reports what goes wrong.
