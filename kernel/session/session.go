@@ -250,7 +250,8 @@ func (s *Session) execute(ctx context.Context, code string) Result {
 	if err != nil {
 		return Result{Err: newError(ErrCompile, err.Error(), nil)}
 	}
-	if s.needsResolution(p) {
+	resolved := s.needsResolution(p)
+	if resolved {
 		if p, err = splitCell(code); err != nil {
 			return Result{Err: newError(ErrInternal, "parsing again with identifiers resolved: "+err.Error(), nil)}
 		}
@@ -265,8 +266,11 @@ func (s *Session) execute(ctx context.Context, code string) Result {
 			return Result{Err: e}
 		}
 	}
-	if e := s.autoImport(ctx, p); e != nil {
-		return Result{Err: e}
+	// Unresolved, the plan had no package to import (needsResolution).
+	if resolved {
+		if e := s.autoImport(ctx, p); e != nil {
+			return Result{Err: e}
+		}
 	}
 	for _, c := range p.chunks {
 		if ctx.Err() != nil {
