@@ -116,9 +116,10 @@ func openLifeline(ctx context.Context, f *Fabric, log *slog.Logger) (*lifeline, 
 // on this host, else on TCP on every address (connections must prove the
 // secret either way). On one host no TCP port is taken: a frontend that
 // starts the kernel has picked the five ports of its connection file
-// before, and rank 0 binds them only once the interpreter is built, so a
-// lifeline on an ephemeral loopback port could take one of them meanwhile
-// ("address already in use": TestJupyterKernelTest failed so once).
+// before, and a lifeline on an ephemeral loopback port could take one of
+// them before rank 0 bound them ("address already in use":
+// TestJupyterKernelTest failed so once; rank 0 now also binds them before
+// MPI starts where it can, modes.listenEarly).
 func listenLifeline(f *Fabric, log *slog.Logger) (*lifeline, error) {
 	secret := make([]byte, secretLen)
 	if _, err := rand.Read(secret); err != nil {
