@@ -34,6 +34,13 @@ func Run(ctx context.Context, log *slog.Logger, args []string, drive func(*Coord
 	shareCores(log)
 	keepMPIOnOneHost(log)
 	yieldOnlyWhileSpinning(log)
+	// Rank 0's lifeline closes after MPI_Finalize, so this defer comes
+	// before Finalize's: closing waits for the workers' connections to
+	// end, which happens when they exit, after their own MPI_Finalize, and
+	// that waits for rank 0's. Closed before Finalize, every shutdown of a
+	// kernel with workers sat out the lifeline's 1 s read deadline.
+	var l *lifeline
+	defer func() { l.close() }()
 	if err := mpi.Init(); err != nil {
 		return fmt.Errorf("start MPI: %w", err)
 	}
@@ -51,11 +58,9 @@ func Run(ctx context.Context, log *slog.Logger, args []string, drive func(*Coord
 	log = log.With("rank", f.Rank())
 	defer startProfile(f.Rank(), log)()
 	log.Debug("MPI and fabric up", "after", time.Since(start))
-	l, err := openLifeline(ctx, f, log)
-	if err != nil {
+	if l, err = openLifeline(ctx, f, log); err != nil {
 		return err
 	}
-	defer l.close()
 	r, err := NewRank(f, args)
 	if err != nil {
 		return err
