@@ -135,8 +135,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 0
 		}
 		if !strings.HasPrefix(args[0], "-") {
-			fmt.Fprintf(stderr, "gompi-kernel: unknown command %q\n\n%s", args[0], usage)
-			return 2
+			return badUsage(stderr, fmt.Sprintf("gompi-kernel: unknown command %q", args[0]), true)
 		}
 	}
 	return serve(args, stdout, stderr)
@@ -158,11 +157,9 @@ func parse(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stdout, usage)
 		return 0
 	case err != nil:
-		fmt.Fprintf(stderr, "gompi-kernel: %v\n\n%s", err, usage)
-		return 2
+		return badUsage(stderr, fmt.Sprintf("gompi-kernel: %v", err), true)
 	case fs.NArg() > 0:
-		fmt.Fprintf(stderr, "gompi-kernel: unexpected argument %q\n\n%s", fs.Arg(0), usage)
-		return 2
+		return badUsage(stderr, fmt.Sprintf("gompi-kernel: unexpected argument %q", fs.Arg(0)), true)
 	}
 	return -1
 }
@@ -187,8 +184,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	}
 	lvl, err := parseLevel(*level)
 	if err != nil {
-		fmt.Fprintf(stderr, "gompi-kernel: %v\n", err)
-		return 2
+		return badUsage(stderr, fmt.Sprintf("gompi-kernel: %v", err), false)
 	}
 	cfg.Log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
 	cfg.Hint = stdout
@@ -225,17 +221,14 @@ func script(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprint(stdout, usage)
 			return 0
 		}
-		fmt.Fprintf(stderr, "gompi-kernel run: %v\n\n%s", err, usage)
-		return 2
+		return badUsage(stderr, fmt.Sprintf("gompi-kernel run: %v", err), true)
 	}
 	if fs.NArg() == 0 {
-		fmt.Fprintf(stderr, "gompi-kernel run: which script?\n\n%s", usage)
-		return 2
+		return badUsage(stderr, "gompi-kernel run: which script?", true)
 	}
 	log, err := logger(stderr, *level)
 	if err != nil {
-		fmt.Fprintf(stderr, "gompi-kernel: %v\n", err)
-		return 2
+		return badUsage(stderr, fmt.Sprintf("gompi-kernel: %v", err), false)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
@@ -259,8 +252,7 @@ func repl(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	log, err := logger(stderr, *level)
 	if err != nil {
-		fmt.Fprintf(stderr, "gompi-kernel: %v\n", err)
-		return 2
+		return badUsage(stderr, fmt.Sprintf("gompi-kernel: %v", err), false)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
