@@ -30,6 +30,9 @@ type Fabric struct {
 	up    *mpi.Comm // workers → rank 0: output and results
 	intr  *mpi.Comm // rank 0 → workers: interrupts, point to point
 	cells *mpi.Comm // the base from which the cells' World is made
+	// cellComms are the cells' World's first communicators, made with the
+	// others (NewFabric); the World makes later ones from cells (Renew).
+	cellComms [2]*mpi.Comm
 
 	rank, size int
 	local      int // ranks on this node (MPI_COMM_TYPE_SHARED); size: the whole job is on one host
@@ -62,11 +65,15 @@ func NewFabric(log *slog.Logger) (*Fabric, error) {
 		log:     log,
 		rethink: make(chan struct{}, 1),
 	}
-	dups, err := world.DupN(context.Background(), 4)
+	// All the kernel's communicators in one round, the cells' World's too
+	// (NewRank): each round waits for every rank to be scheduled, 0.05-0.1 s
+	// at 64 ranks on 2 cores.
+	dups, err := world.DupN(context.Background(), 6)
 	if err != nil {
 		return nil, fmt.Errorf("duplicate MPI_COMM_WORLD: %w", err)
 	}
 	f.cmd, f.up, f.intr, f.cells = dups[0], dups[1], dups[2], dups[3]
+	f.cellComms = [2]*mpi.Comm{dups[4], dups[5]}
 	// How many ranks share this node: as the launcher said (OpenMPI's,
 	// Hydra's and Slurm's spellings, mpi.LocalSize), else as MPI itself
 	// says, whichever MPI and launcher started the job. The launcher comes
@@ -160,8 +167,11 @@ func (f *Fabric) Rank() int { return f.rank }
 // Size is the number of ranks.
 func (f *Fabric) Size() int { return f.size }
 
-// CellBase is the communicator from which the cells' World is duplicated.
-func (f *Fabric) CellBase() *mpi.Comm { return f.cells }
+// NewCellWorld is the cells' World, on the communicators NewFabric made
+// for it. Call it once.
+func (f *Fabric) NewCellWorld() (*mpi.World, error) {
+	return mpi.NewWorldOf(f.cells, f.cellComms[0], f.cellComms[1])
+}
 
 // sendEach posts body to every rank in to, rings their doorbells and waits
 // until MPI is done with every send. A send that is complete at once (an

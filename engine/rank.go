@@ -41,9 +41,9 @@ type Rank struct {
 }
 
 // NewRank builds this rank's interpreter with the cell-side packages
-// pre-imported. It is collective (the World duplicates a communicator).
+// pre-imported. Its World is on communicators NewFabric made.
 func NewRank(f *Fabric, args []string) (*Rank, error) {
-	world, err := mpi.NewWorld(f.CellBase())
+	world, err := f.NewCellWorld()
 	if err != nil {
 		return nil, fmt.Errorf("cells' MPI world: %w", err)
 	}
