@@ -149,17 +149,23 @@ func newFlags(name string) *flag.FlagSet {
 }
 
 // parse reports a usage error on stderr; it returns the exit status to use
-// when parsing ended the command (help or error), or -1 to go on.
-func parse(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) int {
+// when parsing ended the command (help or error), or -1 to go on. launched
+// says whether the command is one a launcher starts on every rank (see
+// badUsage).
+func parse(fs *flag.FlagSet, args []string, stdout, stderr io.Writer, launched bool) int {
+	report := usageError
+	if launched {
+		report = badUsage
+	}
 	err := fs.Parse(args)
 	switch {
 	case errors.Is(err, flag.ErrHelp):
 		fmt.Fprint(stdout, usage)
 		return 0
 	case err != nil:
-		return badUsage(stderr, fmt.Sprintf("gompi-kernel: %v", err), true)
+		return report(stderr, fmt.Sprintf("gompi-kernel: %v", err), true)
 	case fs.NArg() > 0:
-		return badUsage(stderr, fmt.Sprintf("gompi-kernel: unexpected argument %q", fs.Arg(0)), true)
+		return report(stderr, fmt.Sprintf("gompi-kernel: unexpected argument %q", fs.Arg(0)), true)
 	}
 	return -1
 }
@@ -179,7 +185,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&cfg.ConnectionFile, "f", "", "")
 	fs.StringVar(&cfg.IP, "ip", "127.0.0.1", "")
 	level := fs.String("log-level", "warn", "")
-	if code := parse(fs, args, stdout, stderr); code >= 0 {
+	if code := parse(fs, args, stdout, stderr, true); code >= 0 {
 		return code
 	}
 	lvl, err := parseLevel(*level)
@@ -247,7 +253,7 @@ func script(args []string, stdout, stderr io.Writer) int {
 func repl(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := newFlags("repl")
 	level := fs.String("log-level", "warn", "")
-	if code := parse(fs, args, stdout, stderr); code >= 0 {
+	if code := parse(fs, args, stdout, stderr, true); code >= 0 {
 		return code
 	}
 	log, err := logger(stderr, *level)
@@ -276,7 +282,7 @@ func install(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.Hostfile, "hostfile", "", "")
 	fs.Var((*stringList)(&o.LauncherArgs), "launcher-arg", "")
 	fs.StringVar(&o.LogLevel, "log-level", "", "")
-	if code := parse(fs, args, stdout, stderr); code >= 0 {
+	if code := parse(fs, args, stdout, stderr, false); code >= 0 {
 		return code
 	}
 	if *user && o.Prefix != "" {
@@ -335,7 +341,7 @@ func uninstall(args []string, stdout, stderr io.Writer) int {
 	name := fs.String("name", "gompi", "")
 	prefix := fs.String("prefix", "", "")
 	fs.Bool("user", false, "")
-	if code := parse(fs, args, stdout, stderr); code >= 0 {
+	if code := parse(fs, args, stdout, stderr, false); code >= 0 {
 		return code
 	}
 	dir, err := kernelspec.Uninstall(*name, *prefix)

@@ -74,3 +74,31 @@ func TestInstallBadFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestUsageUnderLauncher: under a launcher, a mistake on the command line
+// of a command it starts on every rank is reported by rank 0 alone (exit
+// 2); other ranks exit 0 in silence. Commands no launcher starts report
+// on every process.
+func TestUsageUnderLauncher(t *testing.T) {
+	for _, tc := range []struct {
+		rank string
+		args []string
+		code int
+		says bool
+	}{
+		{"0", []string{"--bogus"}, 2, true},
+		{"3", []string{"--bogus"}, 0, false},
+		{"3", []string{"run"}, 0, false},
+		{"3", []string{"repl", "extra"}, 0, false},
+		{"3", []string{"--log-level", "loud"}, 0, false},
+		{"3", []string{"install", "--hostfil", "x"}, 2, true},
+	} {
+		t.Setenv("OMPI_COMM_WORLD_RANK", tc.rank)
+		var out, errb bytes.Buffer
+		code := run(tc.args, &out, &errb)
+		if code != tc.code || (errb.Len() > 0) != tc.says || out.Len() > 0 {
+			t.Errorf("rank %s %q: exit %d, stdout %q, stderr %q; want exit %d, a report: %v",
+				tc.rank, tc.args, code, out.String(), errb.String(), tc.code, tc.says)
+		}
+	}
+}

@@ -18,10 +18,18 @@ import (
 // or more of its processes fail together, or one fails while it is
 // aborting the job, never ends (and crashes on Ctrl-C): a batch job with a
 // mistyped flag hung until its time limit. TestBadFlagUnderLauncher.
+// Commands that no launcher starts (install, uninstall, console) report
+// with usageError on every process.
 func badUsage(stderr io.Writer, msg string, withUsage bool) int {
 	if rank, ok := mpi.LaunchRank(); ok && rank > 0 {
 		return 0
 	}
+	return usageError(stderr, msg, withUsage)
+}
+
+// usageError reports a mistake on the command line and returns exit
+// status 2.
+func usageError(stderr io.Writer, msg string, withUsage bool) int {
 	if withUsage {
 		fmt.Fprintf(stderr, "%s\n\n%s", msg, usage)
 	} else {
