@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"runtime/debug"
 	"time"
 
@@ -41,7 +42,7 @@ func Run(ctx context.Context, log *slog.Logger, args []string, drive func(*Coord
 	// kernel with workers sat out the lifeline's 1 s read deadline.
 	var l *lifeline
 	defer func() { l.close() }()
-	if err := mpi.Init(); err != nil {
+	if err := initMPI(ctx, log); err != nil {
 		return fmt.Errorf("start MPI: %w", err)
 	}
 	log.Debug("MPI initialised", "after", time.Since(start))
@@ -88,4 +89,26 @@ func Run(ctx context.Context, log *slog.Logger, args []string, drive func(*Coord
 		mpi.Abort(1)
 	}
 	return err
+}
+
+// initMPI is mpi.Init for a process that must end when ctx does (SIGTERM,
+// SIGINT: cmd/gompi-kernel). MPI_Init cannot be interrupted, and a process
+// left in it keeps the job alive: when rank 0 fails before MPI starts (a
+// script path that is not there), OpenMPI's mpirun sends SIGTERM to the
+// processes it started, the signal ended only ctx, and the ranks still in
+// MPI_Init kept mpirun waiting forever (32 ranks on 2 cores, every time).
+// A process told to end while MPI starts therefore exits at once; it has
+// nothing to clean up yet.
+func initMPI(ctx context.Context, log *slog.Logger) error {
+	started := make(chan struct{})
+	defer close(started)
+	go func() {
+		select {
+		case <-ctx.Done():
+			log.Debug("told to end while MPI starts: exiting")
+			os.Exit(1)
+		case <-started:
+		}
+	}()
+	return mpi.Init()
 }

@@ -37,13 +37,24 @@ type ScriptConfig struct {
 
 // RunScript runs a script and returns the process exit status: the
 // script's own (os.Exit), 1 if it failed on any rank, 0 otherwise.
+//
+// Only rank 0 reads the script (it sends the code to the others), and only
+// once MPI is up: a script path that is not there then ends the job as any
+// failed script does, the workers told to quit. Before, every rank read it
+// before MPI started; a wrong path made every process fail at once, which
+// hangs OpenMPI 4.1's mpirun from 32 processes on, and even rank 0 alone
+// failing then left processes that mpirun started after it began aborting
+// the job waiting in MPI_Init, and mpirun with them, forever
+// (TestScriptNotThere).
 func RunScript(ctx context.Context, cfg ScriptConfig) (int, error) {
-	src, err := os.ReadFile(cfg.Path)
-	if err != nil {
-		return 2, fmt.Errorf("read script: %w", err)
-	}
 	code := 0
-	err = engine.Run(ctx, cfg.Log, append([]string{cfg.Path}, cfg.Args...), func(c *engine.Coordinator) error {
+	err := engine.Run(ctx, cfg.Log, append([]string{cfg.Path}, cfg.Args...), func(c *engine.Coordinator) error {
+		src, err := os.ReadFile(cfg.Path)
+		if err != nil {
+			fmt.Fprintf(cfg.Stderr, "gompi-kernel run: read script: %v\n", err)
+			code = 2
+			return nil
+		}
 		code = runScript(ctx, c, cfg, string(src))
 		return nil
 	})
