@@ -193,3 +193,26 @@ func TestRichOutputAttributed(t *testing.T) {
 		t.Errorf("one rank: %q", got)
 	}
 }
+
+// TestStackLimit: all ranks of a node overflowing their stacks together
+// take at most a quarter of its memory; a worker's limit is a power of two
+// from 64 MiB to 512 MiB (rank 0 gets twice it).
+func TestStackLimit(t *testing.T) {
+	for _, tc := range []struct {
+		mem   uint64
+		local int
+		want  int
+	}{
+		{24 << 30, 64, 64 << 20},
+		{24 << 30, 16, 256 << 20},
+		{24 << 30, 4, 512 << 20},
+		{16 << 30, 8, 512 << 20},
+		{16 << 30, 32, 128 << 20},
+		{8 << 30, 256, 64 << 20},
+		{0, 4, 0},
+	} {
+		if got := stackLimit(tc.mem, tc.local); got != tc.want {
+			t.Errorf("stackLimit(%d MB, %d ranks) = %d MB, want %d MB", tc.mem>>20, tc.local, got>>20, tc.want>>20)
+		}
+	}
+}

@@ -57,6 +57,7 @@ func Run(ctx context.Context, log *slog.Logger, args []string, drive func(*Coord
 	}
 	defer f.Close()
 	log = log.With("rank", f.Rank())
+	limitStacks(log, f.Rank())
 	defer startProfile(f.Rank(), log)()
 	log.Debug("MPI and fabric up", "after", time.Since(start))
 	if l, err = openLifeline(ctx, f, log); err != nil {

@@ -30,6 +30,11 @@ func TestRankDeathIsReported(t *testing.T) {
 mpi.Barrier()`, false, "rank 2: died: fatal error: concurrent map writes"},
 		{"killed from outside", `if mpi.Rank() == 2 { time.Sleep(time.Hour) }
 mpi.Barrier()`, true, "rank 2: died: it ended without a word: killed by a signal"},
+		// On every rank, rank 0 included: the workers' stacks are capped
+		// at half of rank 0's (engine.limitStacks), so rank 0 lives to
+		// tell.
+		{"runaway recursion on every rank", `func f(n int) int { return f(n+1) + 1 }
+f(0)`, false, ": died: runtime: goroutine stack exceeds"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.kill {
