@@ -810,3 +810,47 @@ func TestCompiledGoroutinePanics(t *testing.T) {
 		t.Errorf("after the panics: %s", got)
 	}
 }
+
+// TestCompiledExit: os.Exit in compiled code ends the cell with an Exit
+// error, as in an interpreted cell, not the process (and with it the MPI
+// job); in a goroutine of compiled code it ends that goroutine.
+func TestCompiledExit(t *testing.T) {
+	setup(t)
+	a := build(t, `import (
+	"fmt"
+	"os"
+)
+
+// Quit prints and exits with code.
+func Quit(code int) {
+	fmt.Println("quitting")
+	os.Exit(code)
+}
+
+// QuitLater exits in a goroutine of its own.
+func QuitLater(done chan bool) {
+	go func() {
+		defer close(done)
+		os.Exit(5)
+	}()
+}
+`)
+	s, out := newSession(t)
+	bind(t, s, a)
+	res := s.Execute(context.Background(), "Quit(4)")
+	if res.Err == nil || res.Err.Name != session.ErrExit || res.Err.Value != "exit status 4" {
+		t.Errorf("Quit(4): %+v, want an Exit error with exit status 4", res.Err)
+	}
+	run(t, s, "done := make(chan bool); QuitLater(done); <-done")
+	want := "os.Exit(5) in a goroutine: the goroutine ended, the session goes on"
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(out.String(), want) && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if got := out.String(); !strings.Contains(got, want) || !strings.Contains(got, "quitting") {
+		t.Errorf("output %q, want %q and Quit's line", got, want)
+	}
+	if got := run(t, s, "1 + 1"); got != "2" {
+		t.Errorf("after os.Exit in compiled code: %s", got)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gompi-kernel/gompi-kernel/internal/gorewrite"
+	"github.com/gompi-kernel/gompi-kernel/kernel/session"
 )
 
 // Compiled code runs in the kernel's process: a panic in a goroutine it
@@ -23,6 +24,11 @@ import (
 // functions goes through a wrapper that recovers in the callback. What is
 // recovered is reported on the cell's stderr by the kernel (GuardSymbols),
 // and the rank goes on. (net/http recovers its handlers' panics itself.)
+// os.Exit goes through the guard as well: it ends the cell with an Exit
+// error, as in an interpreted cell (session.Exit), instead of ending the
+// process, and with it the job, when a cell calls a compiled function that
+// exits. (log.Fatal still ends the process: the log package calls os.Exit
+// from compiled code of its own.)
 
 // The guard is a kernel package given to compiled code through a shim,
 // like gompi/mpi; its name is one no cell uses by accident.
@@ -35,11 +41,13 @@ const (
 	recoverStm = "defer func() { " + guardName + ".GoPanic(recover()) }()"
 )
 
-// guardedCallbacks are the standard functions whose callback runs on a
-// goroutine of its own: import path, function, and the guard's wrapper.
-var guardedCallbacks = []struct{ pkg, fn, wrapper string }{
+// guardedFuncs are the standard functions that go through the guard: those
+// whose callback runs on a goroutine of its own, and os.Exit. Import path,
+// function, and the guard's wrapper.
+var guardedFuncs = []struct{ pkg, fn, wrapper string }{
 	{"time", "AfterFunc", "AfterFunc"},
 	{"context", "AfterFunc", "ContextAfterFunc"},
+	{"os", "Exit", "Exit"},
 }
 
 // GuardSymbols is the kernel's side of the guard: report receives every
@@ -68,6 +76,8 @@ func GuardSymbols(report func(any)) map[string]reflect.Value {
 		"ContextAfterFunc": reflect.ValueOf(func(orig func(context.Context, func()) func() bool) func(context.Context, func()) func() bool {
 			return func(ctx context.Context, f func()) func() bool { return orig(ctx, recovering(f)) }
 		}),
+		// Exit(os.Exit) is the cells' os.Exit (session.Exit).
+		"Exit": reflect.ValueOf(func(orig func(int)) func(int) { return session.Exit }),
 	}
 }
 
@@ -132,7 +142,7 @@ func guardSource(body string, std map[string]string) (string, bool) {
 		if !ok {
 			return true
 		}
-		for _, c := range guardedCallbacks {
+		for _, c := range guardedFuncs {
 			if p == c.pkg && sel.Sel.Name == c.fn {
 				text := body[offset(sel.Pos()):offset(sel.End())]
 				edits = append(edits, edit{offset(sel.Pos()), offset(sel.End()), guardName + "." + c.wrapper + "(" + text + ")"})

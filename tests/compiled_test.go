@@ -158,6 +158,10 @@ fmt.Println("equal", same, moved)`
 		exec1("done := make(chan bool)\nBoom(done)\n<-done\ntime.Sleep(300 * time.Millisecond)"),
 		exec1(`fmt.Println("alive", Total([]float64{1}))`),                   // 16
 		exec1("%%time\n%%compile\nfunc Twice(x int) int { return 2 * x }\n"), // 17
+		// 18-20: os.Exit in compiled code ends the cell, not the job.
+		exec1("%%compile\nimport \"os\"\n\nfunc Quit(code int) { os.Exit(code) }\n"),
+		exec1("Quit(4)"),
+		exec1(`fmt.Println("alive", Total([]float64{1}))`),
 	)
 	for i, r := range res {
 		t.Logf("cell %d: %s %v\n%s", i, r.status(), r.Reply["evalue"], r.shown())
@@ -214,7 +218,13 @@ fmt.Println("equal", same, moved)`
 	if out := res[17].stream("stdout"); !regexp.MustCompile(`Build and load: [0-9.]+m?s on rank 0; load: Wall time: \[0\] [0-9.]+[mµ]?s \[1\] .* \[3\] [0-9.]+[mµ]?s; slowest: rank \d`).MatchString(out) {
 		t.Errorf("%%%%time on a %%%%compile cell: %q", out)
 	}
+	if ename, evalue := errorOf(res[19]); res[19].status() != "error" || ename != "Exit" || !strings.Contains(evalue, "exit status 4") {
+		t.Errorf("os.Exit(4) in compiled code: %s %s %q", res[19].status(), ename, evalue)
+	}
 	for r := 0; r < 4; r++ {
+		if !printedBy(res[20].stream("stdout"), r, "alive 4") {
+			t.Errorf("after os.Exit in compiled code: want rank %d's \"alive 4\" in\n%s", r, res[20].stream("stdout"))
+		}
 		for _, want := range []string{"panic: late in compiled code [recovered]", "panic: gone in compiled code [recovered]"} {
 			if !printedBy(res[15].stream("stderr"), r, want) {
 				t.Errorf("a panic in compiled code's goroutine: want rank %d's %q in\n%s", r, want, res[15].stream("stderr"))

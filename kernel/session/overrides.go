@@ -18,6 +18,11 @@ import (
 // and Execute reports Err{Name: "Exit"}.
 type exitSignal struct{ code int }
 
+// Exit is os.Exit as cells have it: it ends the cell, not the process,
+// with an Exit error ("exit status 3"). Compiled cells get it too (package
+// compile's guard rewrites their os.Exit calls).
+func Exit(code int) { panic(exitSignal{code}) }
+
 func (e exitSignal) String() string { return fmt.Sprintf("exit status %d", e.code) }
 
 // interrupter hands out the channel closed when the running execution (a
@@ -149,7 +154,7 @@ func overrides(stdin *os.File, streams *cellStreams, intr *interrupter) interp.E
 			"Stdin":  reflect.ValueOf(&stdin).Elem(),
 			"Stdout": reflect.ValueOf(&streams.vars[0]).Elem(),
 			"Stderr": reflect.ValueOf(&streams.vars[1]).Elem(),
-			"Exit":   reflect.ValueOf(func(code int) { panic(exitSignal{code}) }),
+			"Exit":   reflect.ValueOf(Exit),
 		},
 		"log/log": logs,
 		"time/time": {
