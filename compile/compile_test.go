@@ -811,15 +811,24 @@ func TestCompiledGoroutinePanics(t *testing.T) {
 	}
 }
 
-// TestCompiledExit: os.Exit in compiled code ends the cell with an Exit
-// error, as in an interpreted cell, not the process (and with it the MPI
-// job); in a goroutine of compiled code it ends that goroutine.
+// TestCompiledExit: os.Exit and log.Fatalf in compiled code end the cell
+// with an Exit error, as in an interpreted cell, not the process (and with
+// it the MPI job); in a goroutine of compiled code os.Exit ends that
+// goroutine.
 func TestCompiledExit(t *testing.T) {
 	setup(t)
 	a := build(t, `import (
 	"fmt"
+	"log"
 	"os"
 )
+
+// Fail is a careless error check.
+func Fail(x float64) {
+	if x < 0 {
+		log.Fatalf("negative: %g", x)
+	}
+}
 
 // Quit prints and exits with code.
 func Quit(code int) {
@@ -841,14 +850,18 @@ func QuitLater(done chan bool) {
 	if res.Err == nil || res.Err.Name != session.ErrExit || res.Err.Value != "exit status 4" {
 		t.Errorf("Quit(4): %+v, want an Exit error with exit status 4", res.Err)
 	}
+	res = s.Execute(context.Background(), "Fail(-2)")
+	if res.Err == nil || res.Err.Name != session.ErrExit || res.Err.Value != "exit status 1" {
+		t.Errorf("Fail(-2): %+v, want an Exit error with exit status 1", res.Err)
+	}
 	run(t, s, "done := make(chan bool); QuitLater(done); <-done")
 	want := "os.Exit(5) in a goroutine: the goroutine ended, the session goes on"
 	deadline := time.Now().Add(10 * time.Second)
 	for !strings.Contains(out.String(), want) && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}
-	if got := out.String(); !strings.Contains(got, want) || !strings.Contains(got, "quitting") {
-		t.Errorf("output %q, want %q and Quit's line", got, want)
+	if got := out.String(); !strings.Contains(got, want) || !strings.Contains(got, "quitting") || !strings.Contains(got, "negative: -2") {
+		t.Errorf("output %q, want %q, Quit's line and Fail's log line", got, want)
 	}
 	if got := run(t, s, "1 + 1"); got != "2" {
 		t.Errorf("after os.Exit in compiled code: %s", got)

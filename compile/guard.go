@@ -2,9 +2,12 @@ package compile
 
 import (
 	"context"
+	"fmt"
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"log"
+	"os"
 	"path"
 	"reflect"
 	"sort"
@@ -24,11 +27,12 @@ import (
 // functions goes through a wrapper that recovers in the callback. What is
 // recovered is reported on the cell's stderr by the kernel (GuardSymbols),
 // and the rank goes on. (net/http recovers its handlers' panics itself.)
-// os.Exit goes through the guard as well: it ends the cell with an Exit
-// error, as in an interpreted cell (session.Exit), instead of ending the
-// process, and with it the job, when a cell calls a compiled function that
-// exits. (log.Fatal still ends the process: the log package calls os.Exit
-// from compiled code of its own.)
+// os.Exit and the log package's Fatal, Fatalf and Fatalln go through the
+// guard as well: they end the cell with an Exit error, as in an interpreted
+// cell (session.Exit), instead of ending the process, and with it the job,
+// when a cell calls a compiled function that exits. (A *log.Logger's Fatal
+// method still ends the process: a method call on a value cannot be told
+// apart by the rewrite.)
 
 // The guard is a kernel package given to compiled code through a shim,
 // like gompi/mpi; its name is one no cell uses by accident.
@@ -48,6 +52,9 @@ var guardedFuncs = []struct{ pkg, fn, wrapper string }{
 	{"time", "AfterFunc", "AfterFunc"},
 	{"context", "AfterFunc", "ContextAfterFunc"},
 	{"os", "Exit", "Exit"},
+	{"log", "Fatal", "LogFatal"},
+	{"log", "Fatalf", "LogFatalf"},
+	{"log", "Fatalln", "LogFatalln"},
 }
 
 // GuardSymbols is the kernel's side of the guard: report receives every
@@ -78,7 +85,27 @@ func GuardSymbols(report func(any)) map[string]reflect.Value {
 		}),
 		// Exit(os.Exit) is the cells' os.Exit (session.Exit).
 		"Exit": reflect.ValueOf(func(orig func(int)) func(int) { return session.Exit }),
+		// LogFatal(log.Fatal) writes what log.Fatal writes, to the cell's
+		// stderr, then exits as the cells' os.Exit does.
+		"LogFatal": reflect.ValueOf(func(orig func(...any)) func(...any) {
+			return func(v ...any) { logFatal(fmt.Sprint(v...)) }
+		}),
+		"LogFatalf": reflect.ValueOf(func(orig func(string, ...any)) func(string, ...any) {
+			return func(f string, v ...any) { logFatal(fmt.Sprintf(f, v...)) }
+		}),
+		"LogFatalln": reflect.ValueOf(func(orig func(...any)) func(...any) {
+			return func(v ...any) { logFatal(fmt.Sprintln(v...)) }
+		}),
 	}
+}
+
+// logFatal is log.Fatal's end for compiled cells: the message, with the
+// standard logger's prefix and flags, on os.Stderr, which Loader.Bind points
+// at the session's capture (the standard logger itself writes to the
+// process's stderr, i.e. the kernel's log), then the cells' exit.
+func logFatal(msg string) {
+	_ = log.New(os.Stderr, log.Prefix(), log.Flags()).Output(4, msg)
+	session.Exit(1)
 }
 
 // guardSource returns body (a cell's code, as planCell holds it) with its

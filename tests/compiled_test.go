@@ -158,10 +158,12 @@ fmt.Println("equal", same, moved)`
 		exec1("done := make(chan bool)\nBoom(done)\n<-done\ntime.Sleep(300 * time.Millisecond)"),
 		exec1(`fmt.Println("alive", Total([]float64{1}))`),                   // 16
 		exec1("%%time\n%%compile\nfunc Twice(x int) int { return 2 * x }\n"), // 17
-		// 18-20: os.Exit in compiled code ends the cell, not the job.
-		exec1("%%compile\nimport \"os\"\n\nfunc Quit(code int) { os.Exit(code) }\n"),
+		// 18-21: os.Exit and log.Fatalf in compiled code end the cell,
+		// not the job.
+		exec1("%%compile\nimport (\n\t\"log\"\n\t\"os\"\n)\n\nfunc Quit(code int) { os.Exit(code) }\n\nfunc Fail() { log.Fatalf(\"failed on %s\", \"purpose\") }\n"),
 		exec1("Quit(4)"),
 		exec1(`fmt.Println("alive", Total([]float64{1}))`),
+		exec1("Fail()"), // 21
 	)
 	for i, r := range res {
 		t.Logf("cell %d: %s %v\n%s", i, r.status(), r.Reply["evalue"], r.shown())
@@ -221,7 +223,13 @@ fmt.Println("equal", same, moved)`
 	if ename, evalue := errorOf(res[19]); res[19].status() != "error" || ename != "Exit" || !strings.Contains(evalue, "exit status 4") {
 		t.Errorf("os.Exit(4) in compiled code: %s %s %q", res[19].status(), ename, evalue)
 	}
+	if ename, evalue := errorOf(res[21]); res[21].status() != "error" || ename != "Exit" || !strings.Contains(evalue, "exit status 1") {
+		t.Errorf("log.Fatalf in compiled code: %s %s %q", res[21].status(), ename, evalue)
+	}
 	for r := 0; r < 4; r++ {
+		if !labelledMatch(res[21].stream("stderr"), r, func(l string) bool { return strings.HasSuffix(l, " failed on purpose") }) {
+			t.Errorf("log.Fatalf in compiled code: want rank %d's \"failed on purpose\" in\n%s", r, res[21].stream("stderr"))
+		}
 		if !printedBy(res[20].stream("stdout"), r, "alive 4") {
 			t.Errorf("after os.Exit in compiled code: want rank %d's \"alive 4\" in\n%s", r, res[20].stream("stdout"))
 		}
