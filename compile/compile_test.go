@@ -814,7 +814,7 @@ func TestCompiledGoroutinePanics(t *testing.T) {
 // TestCompiledExit: os.Exit and log.Fatalf in compiled code end the cell
 // with an Exit error, as in an interpreted cell, not the process (and with
 // it the MPI job); in a goroutine of compiled code os.Exit ends that
-// goroutine.
+// goroutine. Compiled log lines reach the cell's output.
 func TestCompiledExit(t *testing.T) {
 	setup(t)
 	a := build(t, `import (
@@ -822,6 +822,9 @@ func TestCompiledExit(t *testing.T) {
 	"log"
 	"os"
 )
+
+// Note logs a line.
+func Note() { log.Println("note from compiled code") }
 
 // Fail is a careless error check.
 func Fail(x float64) {
@@ -850,6 +853,7 @@ func QuitLater(done chan bool) {
 	if res.Err == nil || res.Err.Name != session.ErrExit || res.Err.Value != "exit status 4" {
 		t.Errorf("Quit(4): %+v, want an Exit error with exit status 4", res.Err)
 	}
+	run(t, s, "Note()")
 	res = s.Execute(context.Background(), "Fail(-2)")
 	if res.Err == nil || res.Err.Name != session.ErrExit || res.Err.Value != "exit status 1" {
 		t.Errorf("Fail(-2): %+v, want an Exit error with exit status 1", res.Err)
@@ -860,8 +864,9 @@ func QuitLater(done chan bool) {
 	for !strings.Contains(out.String(), want) && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}
-	if got := out.String(); !strings.Contains(got, want) || !strings.Contains(got, "quitting") || !strings.Contains(got, "negative: -2") {
-		t.Errorf("output %q, want %q, Quit's line and Fail's log line", got, want)
+	if got := out.String(); !strings.Contains(got, want) || !strings.Contains(got, "quitting") || !strings.Contains(got, "negative: -2") ||
+		!strings.Contains(got, "note from compiled code") {
+		t.Errorf("output %q, want %q, Quit's line, Note's and Fail's log lines", got, want)
 	}
 	if got := run(t, s, "1 + 1"); got != "2" {
 		t.Errorf("after os.Exit in compiled code: %s", got)

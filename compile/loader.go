@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"go/parser"
 	"go/token"
+	"log"
 	"maps"
 	"os"
 	"path"
@@ -128,9 +129,9 @@ func openPlugin(name string) (p *plugin.Plugin, err error) {
 // see each other (slices, maps and pointers share what they point to).
 // Third-party packages are imported by the cells themselves.
 //
-// Bind also points the process's os.Stdout and os.Stderr at the session's
-// capture pipes: compiled code prints through them, and the interpreter
-// cannot rebind them for it. The kernel keeps its own writers (taken at
+// Bind also points the process's os.Stdout and os.Stderr, and the standard
+// logger, at the session's capture pipes: compiled code prints through
+// them, and the interpreter cannot rebind them for it. The kernel keeps its own writers (taken at
 // start), so only cell output goes there.
 func (l *Loader) Bind(ctx context.Context, s *session.Session, a *Artifact, shims interp.Exports) error {
 	if _, ok := shims[GuardKey]; !ok {
@@ -150,6 +151,10 @@ func (l *Loader) Bind(ctx context.Context, s *session.Session, a *Artifact, shim
 		return err
 	}
 	os.Stdout, os.Stderr = s.Stdio()
+	// The standard logger holds the stderr it was made with: compiled
+	// log.Print* went to the kernel's log, not the cell. (The kernel logs
+	// through its own slog handlers, never through package log.)
+	log.SetOutput(os.Stderr)
 	if a.Package == "" {
 		return nil
 	}
