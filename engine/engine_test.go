@@ -216,3 +216,23 @@ func TestStackLimit(t *testing.T) {
 		}
 	}
 }
+
+// TestWallTimes: %time lists each rank's time up to 8 ranks; above, the
+// median, the fastest and the slowest rank; ranks that did not run the
+// cell (-1) are left out.
+func TestWallTimes(t *testing.T) {
+	for _, tc := range []struct {
+		seconds []float64
+		want    string
+	}{
+		{[]float64{0.5}, "Wall time: [0] 500ms\n"},
+		{[]float64{0.001, -1, 0.25}, "Wall time: [0] 1ms [2] 250ms; slowest: rank 2 (250ms)\n"},
+		{[]float64{0.3, 0.1, 0.2, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.5},
+			"Wall time on 10 ranks: median 550ms; fastest: rank 1 (100ms); slowest: rank 9 (1.5s)\n"},
+		{[]float64{2, 1, 3, 4, 5, 6, 7, 8, 9, -1, -1}, "Wall time on 9 ranks: median 5s; fastest: rank 1 (1s); slowest: rank 8 (9s)\n"},
+	} {
+		if got := wallTimes(tc.seconds); got != tc.want {
+			t.Errorf("wallTimes(%v) = %q, want %q", tc.seconds, got, tc.want)
+		}
+	}
+}

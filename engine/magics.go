@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -82,25 +83,55 @@ func (c *Coordinator) env(ctx context.Context, args []string, out kernel.Output)
 }
 
 // wallTimes is %time's report: each rank's wall time, the slowest named.
+// Above listAllTimes ranks a line per rank would no longer read; the
+// report then gives the median, the fastest and the slowest rank.
 func wallTimes(seconds []float64) string {
-	var b strings.Builder
-	slowest := -1
-	b.WriteString("Wall time:")
+	var ran []int // the ranks that ran the cell
 	for r, s := range seconds {
-		if s < 0 {
-			continue
-		}
-		fmt.Fprintf(&b, " [%d] %v", r, round(s))
-		if slowest < 0 || s > seconds[slowest] {
-			slowest = r
+		if s >= 0 {
+			ran = append(ran, r)
 		}
 	}
-	if slowest >= 0 && len(seconds) > 1 {
+	if len(ran) == 0 {
+		return "Wall time: -\n"
+	}
+	slowest, fastest := ran[0], ran[0]
+	for _, r := range ran {
+		if seconds[r] > seconds[slowest] {
+			slowest = r
+		}
+		if seconds[r] < seconds[fastest] {
+			fastest = r
+		}
+	}
+	var b strings.Builder
+	if len(ran) > listAllTimes {
+		sorted := make([]float64, 0, len(ran))
+		for _, r := range ran {
+			sorted = append(sorted, seconds[r])
+		}
+		slices.Sort(sorted)
+		median := sorted[len(sorted)/2]
+		if len(sorted)%2 == 0 {
+			median = (sorted[len(sorted)/2-1] + sorted[len(sorted)/2]) / 2
+		}
+		fmt.Fprintf(&b, "Wall time on %d ranks: median %v; fastest: rank %d (%v); slowest: rank %d (%v)\n",
+			len(ran), round(median), fastest, round(seconds[fastest]), slowest, round(seconds[slowest]))
+		return b.String()
+	}
+	b.WriteString("Wall time:")
+	for _, r := range ran {
+		fmt.Fprintf(&b, " [%d] %v", r, round(seconds[r]))
+	}
+	if len(seconds) > 1 {
 		fmt.Fprintf(&b, "; slowest: rank %d (%v)", slowest, round(seconds[slowest]))
 	}
 	b.WriteString("\n")
 	return b.String()
 }
+
+// listAllTimes is the most ranks whose wall times %time lists one by one.
+const listAllTimes = 8
 
 func round(s float64) time.Duration {
 	d := time.Duration(s * float64(time.Second))
