@@ -7,7 +7,6 @@ import (
 	"go/parser"
 	"go/token"
 	"log"
-	"os"
 	"path"
 	"reflect"
 	"sort"
@@ -46,8 +45,8 @@ const (
 )
 
 // guardedFuncs are the standard functions that go through the guard: those
-// whose callback runs on a goroutine of its own, and os.Exit. Import path,
-// function, and the guard's wrapper.
+// whose callback runs on a goroutine of its own, os.Exit and log.Fatal*.
+// Import path, function, and the guard's wrapper.
 var guardedFuncs = []struct{ pkg, fn, wrapper string }{
 	{"time", "AfterFunc", "AfterFunc"},
 	{"context", "AfterFunc", "ContextAfterFunc"},
@@ -99,12 +98,11 @@ func GuardSymbols(report func(any)) map[string]reflect.Value {
 	}
 }
 
-// logFatal is log.Fatal's end for compiled cells: the message, with the
-// standard logger's prefix and flags, on os.Stderr, which Loader.Bind points
-// at the session's capture (the standard logger itself writes to the
-// process's stderr, i.e. the kernel's log), then the cells' exit.
+// logFatal is log.Fatal's end for compiled cells: the message through the
+// standard logger, which Loader.Bind points at the session's capture, then
+// the cells' exit.
 func logFatal(msg string) {
-	_ = log.New(os.Stderr, log.Prefix(), log.Flags()).Output(4, msg)
+	_ = log.Output(4, msg)
 	session.Exit(1)
 }
 

@@ -131,8 +131,8 @@ func openPlugin(name string) (p *plugin.Plugin, err error) {
 //
 // Bind also points the process's os.Stdout and os.Stderr, and the standard
 // logger, at the session's capture pipes: compiled code prints through
-// them, and the interpreter cannot rebind them for it. The kernel keeps its own writers (taken at
-// start), so only cell output goes there.
+// them, and the interpreter cannot rebind them for it. The kernel keeps its
+// own writers (taken at start), so only cell output goes there.
 func (l *Loader) Bind(ctx context.Context, s *session.Session, a *Artifact, shims interp.Exports) error {
 	if _, ok := shims[GuardKey]; !ok {
 		// Panics recovered in compiled goroutines are reported by the

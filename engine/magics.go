@@ -104,7 +104,6 @@ func wallTimes(seconds []float64) string {
 			fastest = r
 		}
 	}
-	var b strings.Builder
 	if len(ran) > listAllTimes {
 		sorted := make([]float64, 0, len(ran))
 		for _, r := range ran {
@@ -115,10 +114,10 @@ func wallTimes(seconds []float64) string {
 		if len(sorted)%2 == 0 {
 			median = (sorted[len(sorted)/2-1] + sorted[len(sorted)/2]) / 2
 		}
-		fmt.Fprintf(&b, "Wall time on %d ranks: median %v; fastest: rank %d (%v); slowest: rank %d (%v)\n",
+		return fmt.Sprintf("Wall time on %d ranks: median %v; fastest: rank %d (%v); slowest: rank %d (%v)\n",
 			len(ran), round(median), fastest, round(seconds[fastest]), slowest, round(seconds[slowest]))
-		return b.String()
 	}
+	var b strings.Builder
 	b.WriteString("Wall time:")
 	for _, r := range ran {
 		fmt.Fprintf(&b, " [%d] %v", r, round(seconds[r]))

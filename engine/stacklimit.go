@@ -21,7 +21,7 @@ import (
 // another program. limitStacks caps a goroutine's stack so that all the
 // ranks of a node overflowing together take at most a quarter of the
 // memory the job may use: that memory / (4 × ranks on the node), between
-// minStackLimit and Go's own limit. An interpreted call takes ~1.25 kB of
+// minStackLimit and maxStackLimit. An interpreted call takes ~1.25 kB of
 // stack (800 000 calls deep at 1 GB), a compiled one tens of bytes; a cell
 // that needs deeper recursion calls debug.SetMaxStack.
 //
@@ -88,27 +88,31 @@ func memoryForJob() uint64 {
 	return total
 }
 
-// cgroupMemoryMax is memory.max of this process's cgroup (v2), 0 if none
-// or "max".
+// cgroupMemoryMax is the memory limit of this process's cgroup: memory.max
+// (cgroup v2) or memory.limit_in_bytes (v1, still common under Slurm); 0
+// if none can be read or it is "max".
 func cgroupMemoryMax() uint64 {
 	b, err := os.ReadFile("/proc/self/cgroup")
 	if err != nil {
 		return 0
 	}
+	var limit uint64
 	for _, line := range strings.Split(string(b), "\n") {
-		path, ok := strings.CutPrefix(line, "0::")
-		if !ok {
+		var file string
+		if path, ok := strings.CutPrefix(line, "0::"); ok {
+			file = "/sys/fs/cgroup" + strings.TrimSpace(path) + "/memory.max"
+		} else if _, rest, ok := strings.Cut(line, ":memory:"); ok {
+			file = "/sys/fs/cgroup/memory" + strings.TrimSpace(rest) + "/memory.limit_in_bytes"
+		} else {
 			continue
 		}
-		v, err := os.ReadFile("/sys/fs/cgroup" + strings.TrimSpace(path) + "/memory.max")
+		v, err := os.ReadFile(file)
 		if err != nil {
-			return 0
+			continue
 		}
-		n, err := strconv.ParseUint(strings.TrimSpace(string(v)), 10, 64)
-		if err != nil {
-			return 0
+		if n, err := strconv.ParseUint(strings.TrimSpace(string(v)), 10, 64); err == nil && n > 0 && (limit == 0 || n < limit) {
+			limit = n
 		}
-		return n
 	}
-	return 0
+	return limit
 }
