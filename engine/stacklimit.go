@@ -22,20 +22,25 @@ import (
 // ranks of a node overflowing together take at most a quarter of the
 // memory the job may use: that memory / (4 × ranks on the node), between
 // minStackLimit and maxStackLimit. An interpreted call takes ~1.25 kB of
-// stack (800 000 calls deep at 1 GB), a compiled one tens of bytes; a cell
-// that needs deeper recursion calls debug.SetMaxStack.
+// stack (~200 000 calls deep at 256 MiB), a compiled one tens of bytes; a
+// cell that needs deeper recursion calls debug.SetMaxStack.
 //
-// Rank 0 gets twice a worker's limit: when a cell recurses without end on
-// every rank, the workers die first, and their deaths interrupt rank 0's
-// cell (Coordinator.watchDeaths) before its own stack is full, so the
-// frontend is told which rank died and why. With equal limits rank 0 died
-// at the same depth, before it could say so. A stack grows by doubling, so
-// a limit is in effect the largest power of two not above it: Go's own
-// limit, 10^9 bytes, allows 512 MiB; a worker gets at most that, rank 0 up
-// to 1 GiB.
+// Rank 0 gets 1 GiB, at least four times a worker's limit: when a cell
+// recurses without end on every rank, the workers die first, and their
+// deaths interrupt rank 0's cell (Coordinator.watchDeaths) before its own
+// stack is full, so the frontend is told which rank died and why. With
+// equal limits rank 0 died at the same depth, before it could say so; with
+// twice a worker's limit it still did in 1 of 8 runs of 4 ranks on 2 cores
+// (where rank 0 may run ahead of a worker that waits for a core). It is a
+// race still under OpenMPI, whose mpirun ends rank 0 about a second after a
+// worker died: growing a stack of hundreds of MiB holds rank 0's one Go
+// processor, and in 1 of 10 runs the report did not get out in time. A
+// stack grows by doubling, so a limit is in effect the largest power of two
+// not above it (Go's own, 10^9 bytes, allows 512 MiB).
 const (
-	minStackLimit = 64 << 20
-	maxStackLimit = 512 << 20 // what Go's own limit allows
+	minStackLimit      = 64 << 20
+	maxStackLimit      = 256 << 20 // a worker's at most
+	rankZeroStackLimit = 1 << 30
 )
 
 func limitStacks(log *slog.Logger, rank int) {
@@ -49,7 +54,7 @@ func limitStacks(log *slog.Logger, rank int) {
 		return
 	}
 	if rank == 0 {
-		limit *= 2
+		limit = rankZeroStackLimit
 	}
 	debug.SetMaxStack(limit)
 	log.Debug("goroutine stacks capped: the node's memory shared among its ranks", "max_stack_mb", limit>>20, "memory_mb", mem>>20, "ranks_on_node", local)

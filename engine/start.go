@@ -82,6 +82,12 @@ func Run(ctx context.Context, log *slog.Logger, args []string, drive func(*Coord
 			log.Error("stopping workers", "err", serr)
 			err = errors.Join(err, serr)
 		}
+		if d := c.deadRank(); d != nil && err == nil {
+			// MPI_Finalize waits for every rank, the dead one too: under
+			// MPICH's Hydra (which leaves the job to the kernel) a script
+			// whose workers died hung there. The job ends by abort.
+			err = fmt.Errorf("rank %d died: %s", d.rank, d.reason)
+		}
 	}
 	if err != nil && f.Size() > 1 {
 		// The other ranks may wait for this one forever; only an abort is
