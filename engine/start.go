@@ -32,6 +32,7 @@ func Run(ctx context.Context, log *slog.Logger, args []string, drive func(*Coord
 		}
 	}
 	defer resumeGC()
+	quietSysmon(log)
 	shareCores(log)
 	keepMPIOnOneHost(log)
 	yieldOnlyWhileSpinning(log)

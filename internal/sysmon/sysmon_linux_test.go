@@ -1,0 +1,107 @@
+package sysmon
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// threadFile reads one line of /proc/self/task/TID/name for every thread
+// (timerslack_ns is only in /proc/TID).
+func threadFile(t *testing.T, name string) map[int]string {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := map[int]string{}
+	for _, e := range ents {
+		tid, _ := strconv.Atoi(e.Name())
+		dir := filepath.Join("/proc/self/task", e.Name())
+		if name == "timerslack_ns" {
+			dir = filepath.Join("/proc", e.Name())
+		}
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if errors.Is(err, fs.ErrPermission) {
+			t.Skipf("reading another thread's %s needs CAP_SYS_NICE (run as root)", name)
+		}
+		if err != nil {
+			continue // the thread ended
+		}
+		m[tid] = strings.TrimSpace(string(b))
+	}
+	return m
+}
+
+// TestOnlySysmonGetsTheSlack: Lengthen gives the long slack to one thread,
+// sysmon, and leaves every other thread's alone. sysmon is recognised by
+// what it does: while a goroutine makes system calls, it is the thread
+// that sleeps in nanosleep (the runtime's usleep) between its looks.
+func TestOnlySysmonGetsTheSlack(t *testing.T) {
+	t.Setenv(Env, "")
+	os.Unsetenv(Env)
+	before := threadFile(t, "timerslack_ns")
+	slack, tid, err := Lengthen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slack != Default {
+		t.Fatalf("slack %v, want %v", slack, Default)
+	}
+	after := threadFile(t, "timerslack_ns")
+	long := strconv.FormatInt(int64(Default), 10)
+	if after[tid] != long {
+		t.Errorf("thread %d: slack %s ns, want %s", tid, after[tid], long)
+	}
+	for id, s := range after {
+		if id != tid && s != before[id] && before[id] != "" {
+			t.Errorf("thread %d: slack changed from %s to %s ns", id, before[id], s)
+		}
+	}
+
+	var stop atomic.Bool
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for !stop.Load() {
+			syscall.Syscall(syscall.SYS_GETPPID, 0, 0, 0)
+		}
+	}()
+	asleep := map[int]int{}
+	for end := time.Now().Add(300 * time.Millisecond); time.Now().Before(end); {
+		for id, s := range threadFile(t, "syscall") {
+			if nr := strings.Fields(s + " -"); nr[0] == strconv.Itoa(syscall.SYS_NANOSLEEP) || nr[0] == strconv.Itoa(syscall.SYS_CLOCK_NANOSLEEP) {
+				asleep[id]++
+			}
+		}
+		time.Sleep(time.Millisecond)
+	}
+	stop.Store(true)
+	<-done
+	for id, n := range asleep {
+		if id != tid && n >= asleep[tid] {
+			t.Errorf("thread %d was seen in nanosleep %d times, the chosen thread %d only %d times: it is not sysmon", id, n, tid, asleep[tid])
+		}
+	}
+	if asleep[tid] == 0 {
+		t.Errorf("thread %d was never seen in nanosleep: it is not sysmon (seen: %v)", tid, asleep)
+	}
+}
+
+func TestBadSlackSetting(t *testing.T) {
+	t.Setenv(Env, "fast")
+	if _, _, err := Lengthen(); err == nil || !strings.Contains(err.Error(), Env) {
+		t.Errorf("Lengthen with %s=fast: %v, want an error naming the variable", Env, err)
+	}
+	t.Setenv(Env, "0")
+	if slack, _, err := Lengthen(); slack != 0 || err != nil {
+		t.Errorf("Lengthen with %s=0: %v, %v; want nothing done", Env, slack, err)
+	}
+}
