@@ -32,7 +32,7 @@ func Run(ctx context.Context, log *slog.Logger, args []string, drive func(*Coord
 		}
 	}
 	defer resumeGC()
-	quietSysmon(log)
+	slack := quietSysmon(log)
 	shareCores(log)
 	keepMPIOnOneHost(log)
 	yieldOnlyWhileSpinning(log)
@@ -69,6 +69,7 @@ func Run(ctx context.Context, log *slog.Logger, args []string, drive func(*Coord
 		return err
 	}
 	resumeGC()
+	settleSysmon(ctx, log, slack)
 	log.Debug("interpreter ready", "after", time.Since(start))
 	if f.Rank() != 0 {
 		err = NewWorker(f, r, log).Run(ctx)

@@ -1,22 +1,43 @@
 package engine
 
 import (
+	"context"
 	"log/slog"
+	"time"
 
 	"github.com/gompi-kernel/gompi-kernel/internal/sysmon"
 )
 
 // quietSysmon gives the Go runtime's monitor thread a timer slack of 2 ms
 // (package sysmon says why and how): it woke 2-3 times per trivial cell,
-// which on a virtual machine was a fifth of a rank's CPU per cell. Only
-// that thread's slack changes; a wrong GOMPI_SYSMON_SLACK is reported
-// and leaves it alone.
-func quietSysmon(log *slog.Logger) {
-	slack, tid, err := sysmon.Lengthen()
+// which on a virtual machine was a fifth of a rank's CPU per cell. A
+// wrong GOMPI_SYSMON_SLACK is reported and leaves it alone. It returns
+// nil where the slack is unchanged.
+func quietSysmon(log *slog.Logger) *sysmon.Slack {
+	s, err := sysmon.Lengthen()
 	switch {
 	case err != nil:
 		log.Warn("the Go runtime's monitor thread keeps its timer slack", "err", err)
-	case slack > 0:
-		log.Debug("timer slack of the Go runtime's monitor thread", "slack", slack, "thread", tid)
+	case s != nil:
+		log.Debug("timer slack of the Go runtime's monitor thread", "slack", s.Long, "thread", s.Thread)
 	}
+	return s
 }
+
+// settleSysmon gives the threads that sysmon started during start-up
+// (while MPI_Init held this rank's Go processor, say) their normal timer
+// slack back, so that only sysmon's timers are late, and keeps doing so
+// for the threads it starts later, looking every sysmonCheck until ctx
+// ends.
+func settleSysmon(ctx context.Context, log *slog.Logger, s *sysmon.Slack) {
+	if s == nil {
+		return
+	}
+	go s.Keep(ctx, sysmonCheck, func(err error) {
+		log.Debug("threads that inherited sysmon's timer slack", "err", err)
+	})
+}
+
+// sysmonCheck is how often a rank looks for threads that sysmon started:
+// rarely enough that a resting rank does not notice.
+const sysmonCheck = 5 * time.Second

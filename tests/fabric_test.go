@@ -2,7 +2,9 @@ package tests
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -330,6 +332,7 @@ func TestIdleRanksRest(t *testing.T) {
 			if used > tc.limit {
 				t.Errorf("idle kernel used %.2f%% of a core, limit %.0f%%", 100*used, 100*tc.limit)
 			}
+			checkSysmonSlack(t, ranksOf(k.cmd.Process.Pid), tc.ranks)
 			drive(t, k.connFile, action{"do": "shutdown"})
 			if err := k.wait(60 * time.Second); err != nil {
 				t.Error(err)
@@ -353,6 +356,44 @@ func skipKilledRankUnderMPICH(t *testing.T) {
 	t.Helper()
 	if mpiimpl.Name == "mpich" {
 		t.Skip("under MPICH the other ranks die with a rank killed by a signal (see skipKilledRankUnderMPICH)")
+	}
+}
+
+// checkSysmonSlack: in every rank, the Go runtime's monitor thread (the
+// lowest thread id after the main thread's) and no other thread has the 2
+// ms timer slack that keeps it from waking every 20 µs (internal/sysmon),
+// once the rank has rested for longer than it waits between its looks for
+// threads that sysmon started (engine.sysmonCheck).
+// Reading another thread's slack needs CAP_SYS_NICE, as root.
+func checkSysmonSlack(t *testing.T, ranks []int, want int) {
+	t.Helper()
+	if len(ranks) != want {
+		t.Fatalf("found %d rank processes, want %d", len(ranks), want)
+	}
+	for _, pid := range ranks {
+		ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var long []int
+		sysmon := 0
+		for _, e := range ents {
+			tid, _ := strconv.Atoi(e.Name())
+			if tid > pid && (sysmon == 0 || tid < sysmon) {
+				sysmon = tid
+			}
+			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/timerslack_ns", tid))
+			if errors.Is(err, fs.ErrPermission) {
+				t.Log("sysmon's timer slack not checked: reading another process's needs CAP_SYS_NICE (run as root)")
+				return
+			}
+			if err == nil && strings.TrimSpace(string(b)) == "2000000" {
+				long = append(long, tid)
+			}
+		}
+		if len(long) != 1 || long[0] != sysmon {
+			t.Errorf("rank process %d: threads %v have a 2 ms timer slack, want sysmon's (%d) alone", pid, long, sysmon)
+		}
 	}
 }
 

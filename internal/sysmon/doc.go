@@ -20,8 +20,13 @@
 // makes, before any Go code runs, so it is the process's thread with the
 // lowest id after the main thread's. Lengthen sends that thread a signal
 // whose handler, run on that thread, sets its slack; the handler is in
-// place only for that moment. Every other thread keeps its slack: the
-// timers of cells and of MPI waits are not delayed.
+// place only for that moment. A thread inherits its creator's slack, and
+// sysmon itself starts threads now and then (when it hands a processor
+// held by a blocked call to another thread and none is idle); Slack.Keep
+// gives those theirs back (the handler again, on each thread but sysmon)
+// once after start-up and whenever the runtime's count of threads grew,
+// looking every few seconds. So the timers of cells and of MPI waits are
+// not delayed, but for a few seconds at most on a thread sysmon just made.
 //
 // GOMPI_SYSMON_SLACK sets the slack (a Go duration); "0" leaves sysmon
 // alone. Linux only.

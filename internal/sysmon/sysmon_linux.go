@@ -8,51 +8,76 @@ package sysmon
 #include <sys/syscall.h>
 #include <unistd.h>
 
-static long gompi_sysmon_ns;
-static volatile sig_atomic_t gompi_sysmon_done; // 0 pending, 1 set, -1 refused
+// What the handler does on the thread it runs on: if the thread's slack
+// is gompi_sysmon_from (any, if 0), make it gompi_sysmon_to.
+static long gompi_sysmon_from, gompi_sysmon_to;
+static volatile int gompi_sysmon_ran;     // handlers run
+static volatile int gompi_sysmon_refused; // prctl failures among them
 
-// Runs on the signalled thread: the slack is set on the thread that calls
-// prctl. prctl is a plain system call, safe in a handler.
+// Runs on the signalled thread: prctl sets and reads the calling thread's
+// slack only. prctl is a plain system call, safe in a handler.
 static void gompi_sysmon_handler(int sig) {
 	(void)sig;
-	gompi_sysmon_done = prctl(PR_SET_TIMERSLACK, (unsigned long)gompi_sysmon_ns, 0, 0, 0) == 0 ? 1 : -1;
+	if (gompi_sysmon_from == 0 || prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0) == gompi_sysmon_from) {
+		if (prctl(PR_SET_TIMERSLACK, (unsigned long)gompi_sysmon_to, 0, 0, 0) != 0) {
+			__atomic_add_fetch(&gompi_sysmon_refused, 1, __ATOMIC_SEQ_CST);
+		}
+	}
+	__atomic_add_fetch(&gompi_sysmon_ran, 1, __ATOMIC_SEQ_CST);
 }
 
-// gompi_sysmon_slack gives thread tid of this process a timer slack of ns
-// by running the handler there, and puts the signal's old handler (Go's)
-// back. It returns 0 or an errno value.
-static int gompi_sysmon_slack(int tid, long ns) {
-	int sig = SIGRTMIN + 5;
+// gompi_sysmon_signal runs the handler on each of the n threads tids of
+// this process (slack from -> to), waits up to ~0.1 s for them, and puts
+// the signal's old handler (Go's) back. It returns 0 or an errno value.
+static int gompi_sysmon_sig(void) { return SIGRTMIN + 5; }
+
+static int gompi_sysmon_signal(const int *tids, int n, long from, long to) {
+	int sig = gompi_sysmon_sig();
 	struct sigaction sa, old;
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = gompi_sysmon_handler;
 	sa.sa_flags = SA_RESTART | SA_ONSTACK;
 	sigemptyset(&sa.sa_mask);
-	gompi_sysmon_ns = ns;
-	gompi_sysmon_done = 0;
+	gompi_sysmon_from = from;
+	gompi_sysmon_to = to;
+	gompi_sysmon_ran = 0;
+	gompi_sysmon_refused = 0;
 	if (sigaction(sig, &sa, &old) != 0) {
 		return errno;
 	}
-	int err = 0;
-	if (syscall(SYS_tgkill, getpid(), tid, sig) != 0) {
-		err = errno;
-	} else {
-		for (int i = 0; i < 2000 && gompi_sysmon_done == 0; i++) {
-			usleep(50);
+	int err = 0, sent = 0;
+	for (int i = 0; i < n; i++) {
+		if (syscall(SYS_tgkill, getpid(), tids[i], sig) == 0) {
+			sent++;
+		} else if (errno != ESRCH) { // ESRCH: the thread has ended
+			err = errno;
 		}
-		err = gompi_sysmon_done == 1 ? 0 : gompi_sysmon_done == 0 ? ETIMEDOUT : EPERM;
+	}
+	for (int i = 0; i < 2000 && __atomic_load_n(&gompi_sysmon_ran, __ATOMIC_SEQ_CST) < sent; i++) {
+		usleep(50);
+	}
+	if (err == 0 && __atomic_load_n(&gompi_sysmon_ran, __ATOMIC_SEQ_CST) < sent) {
+		err = ETIMEDOUT;
+	}
+	if (err == 0 && gompi_sysmon_refused > 0) {
+		err = EPERM;
 	}
 	sigaction(sig, &old, NULL);
 	return err;
 }
+
+static long gompi_sysmon_own(void) { return prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0); }
 */
 import "C"
 
 import (
+	"context"
 	"fmt"
 	"os"
+	"runtime/pprof"
 	"sort"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -63,29 +88,126 @@ const Default = 2 * time.Millisecond
 // Env names the environment variable that overrides Default.
 const Env = "GOMPI_SYSMON_SLACK"
 
-// Lengthen gives sysmon the timer slack of GOMPI_SYSMON_SLACK, or Default,
-// and returns the slack and sysmon's thread id; a zero slack means it was
-// left alone. Call it early, while the process has few threads.
-func Lengthen() (time.Duration, int, error) {
-	slack := Default
+// Slack is sysmon's lengthened timer slack.
+type Slack struct {
+	Long   time.Duration // sysmon's
+	Normal time.Duration // every other thread's, as the process started
+	Thread int           // sysmon's thread id
+}
+
+// Lengthen gives sysmon the timer slack of GOMPI_SYSMON_SLACK, or Default.
+// It returns nil where it changed nothing (the variable is 0). Call it
+// early, while the process has few threads.
+func Lengthen() (*Slack, error) {
+	long := Default
 	if v, ok := os.LookupEnv(Env); ok {
 		d, err := time.ParseDuration(v)
 		if err != nil || d < 0 || d > time.Second {
-			return 0, 0, fmt.Errorf("%s=%q: want a duration from 0 to 1s, like 2ms", Env, v)
+			return nil, fmt.Errorf("%s=%q: want a duration from 0 to 1s, like 2ms", Env, v)
 		}
-		slack = d
+		long = d
 	}
-	if slack == 0 {
-		return 0, 0, nil
+	if long == 0 {
+		return nil, nil
+	}
+	normal := time.Duration(C.gompi_sysmon_own())
+	if normal <= 0 || normal == long {
+		return nil, fmt.Errorf("this thread's own timer slack is %v", normal)
 	}
 	tid, err := Thread()
 	if err != nil {
-		return 0, 0, err
+		return nil, err
 	}
-	if e := C.gompi_sysmon_slack(C.int(tid), C.long(slack)); e != 0 {
-		return 0, tid, fmt.Errorf("timer slack of thread %d: %w", tid, syscall.Errno(e))
+	if err := signal([]int{tid}, 0, long); err != nil {
+		return nil, fmt.Errorf("timer slack of thread %d: %w", tid, err)
 	}
-	return slack, tid, nil
+	return &Slack{Long: long, Normal: normal, Thread: tid}, nil
+}
+
+// Settle gives the threads that inherited sysmon's slack the normal one
+// back. sysmon starts threads itself (when it hands a processor held by a
+// blocked call, such as MPI_Init, to a thread and none is idle), and a
+// thread inherits its creator's slack. Those threads run goroutines
+// afterwards, and a timer that one of them waits for in the network poller
+// would be up to the long slack late. Call it once the process has
+// started the threads it keeps (after MPI and the interpreter are up); it
+// returns how many threads it looked at.
+func (s *Slack) Settle() (int, error) {
+	ents, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		return 0, fmt.Errorf("list threads: %w", err)
+	}
+	var tids []int
+	for _, e := range ents {
+		if tid, err := strconv.Atoi(e.Name()); err == nil && tid != s.Thread && !blocksSignal(tid) {
+			tids = append(tids, tid)
+		}
+	}
+	if err := signal(tids, s.Long, s.Normal); err != nil {
+		return len(tids), fmt.Errorf("timer slack of %d threads: %w", len(tids), err)
+	}
+	return len(tids), nil
+}
+
+// Keep settles now, and again, every period until ctx ends, whenever the
+// runtime has started threads since it last did: sysmon goes on starting
+// one now and then (and a thread that inherited its slack passes it on to
+// the threads it starts). Checking costs a look at the runtime's thread
+// count; report gets Settle's errors.
+func (s *Slack) Keep(ctx context.Context, period time.Duration, report func(error)) {
+	created := pprof.Lookup("threadcreate")
+	seen := created.Count() // before Settle lists the threads
+	if _, err := s.Settle(); err != nil {
+		report(err)
+	}
+	t := time.NewTicker(period)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if n := created.Count(); n != seen {
+			seen = n
+			if _, err := s.Settle(); err != nil {
+				report(err)
+			}
+		}
+	}
+}
+
+// blocksSignal reports whether thread tid blocks the handler's signal, as
+// threads that MPI and ZeroMQ start do: the signal would wait there for
+// ever, and Settle for it. Go's threads block it only while starting.
+func blocksSignal(tid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/self/task/%d/status", tid))
+	if err != nil {
+		return true
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if mask, ok := strings.CutPrefix(line, "SigBlk:"); ok {
+			m, err := strconv.ParseUint(strings.TrimSpace(mask), 16, 64)
+			return err != nil || m&(1<<(uint(C.gompi_sysmon_sig())-1)) != 0
+		}
+	}
+	return true
+}
+
+// signal runs the handler on the threads tids: each whose slack is from
+// (any, if 0) gets to.
+func signal(tids []int, from, to time.Duration) error {
+	if len(tids) == 0 {
+		return nil
+	}
+	c := make([]C.int, len(tids))
+	for i, t := range tids {
+		c[i] = C.int(t)
+	}
+	if e := C.gompi_sysmon_signal(&c[0], C.int(len(c)), C.long(from), C.long(to)); e != 0 {
+		return syscall.Errno(e)
+	}
+	return nil
 }
 
 // Thread returns sysmon's thread id: the lowest id above the main

@@ -5,12 +5,15 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // threadFile reads one line of /proc/self/task/TID/name for every thread
@@ -48,13 +51,14 @@ func TestOnlySysmonGetsTheSlack(t *testing.T) {
 	t.Setenv(Env, "")
 	os.Unsetenv(Env)
 	before := threadFile(t, "timerslack_ns")
-	slack, tid, err := Lengthen()
+	s, err := Lengthen()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if slack != Default {
-		t.Fatalf("slack %v, want %v", slack, Default)
+	if s.Long != Default || s.Normal <= 0 || s.Normal >= Default {
+		t.Fatalf("slack %v, normal %v; want %v and Linux's (50µs by default)", s.Long, s.Normal, Default)
 	}
+	tid := s.Thread
 	after := threadFile(t, "timerslack_ns")
 	long := strconv.FormatInt(int64(Default), 10)
 	if after[tid] != long {
@@ -95,13 +99,51 @@ func TestOnlySysmonGetsTheSlack(t *testing.T) {
 	}
 }
 
+// TestSettle: a thread that inherited sysmon's slack (here: a thread that
+// set it itself) gets the normal one back; sysmon keeps its own.
+func TestSettle(t *testing.T) {
+	t.Setenv(Env, "")
+	os.Unsetenv(Env)
+	s, err := Lengthen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tid := make(chan int)
+	release := make(chan struct{})
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		if err := unix.Prctl(unix.PR_SET_TIMERSLACK, uintptr(s.Long), 0, 0, 0); err != nil {
+			t.Error(err)
+		}
+		tid <- unix.Gettid()
+		<-release
+	}()
+	inherited := <-tid
+	defer close(release)
+	long := strconv.FormatInt(int64(s.Long), 10)
+	if got := threadFile(t, "timerslack_ns")[inherited]; got != long {
+		t.Fatalf("thread %d: slack %s ns before Settle, want %s", inherited, got, long)
+	}
+	if n, err := s.Settle(); err != nil || n < 2 {
+		t.Fatalf("Settle: %d threads, %v", n, err)
+	}
+	after := threadFile(t, "timerslack_ns")
+	if want := strconv.FormatInt(int64(s.Normal), 10); after[inherited] != want {
+		t.Errorf("thread %d: slack %s ns after Settle, want %s", inherited, after[inherited], want)
+	}
+	if after[s.Thread] != long {
+		t.Errorf("sysmon (thread %d): slack %s ns after Settle, want %s", s.Thread, after[s.Thread], long)
+	}
+}
+
 func TestBadSlackSetting(t *testing.T) {
 	t.Setenv(Env, "fast")
-	if _, _, err := Lengthen(); err == nil || !strings.Contains(err.Error(), Env) {
+	if _, err := Lengthen(); err == nil || !strings.Contains(err.Error(), Env) {
 		t.Errorf("Lengthen with %s=fast: %v, want an error naming the variable", Env, err)
 	}
 	t.Setenv(Env, "0")
-	if slack, _, err := Lengthen(); slack != 0 || err != nil {
-		t.Errorf("Lengthen with %s=0: %v, %v; want nothing done", Env, slack, err)
+	if s, err := Lengthen(); s != nil || err != nil {
+		t.Errorf("Lengthen with %s=0: %v, %v; want nothing done", Env, s, err)
 	}
 }

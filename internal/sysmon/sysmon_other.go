@@ -2,7 +2,10 @@
 
 package sysmon
 
-import "time"
+import (
+	"context"
+	"time"
+)
 
 // Default is sysmon's timer slack on Linux.
 const Default = 2 * time.Millisecond
@@ -10,5 +13,17 @@ const Default = 2 * time.Millisecond
 // Env names the environment variable that overrides Default.
 const Env = "GOMPI_SYSMON_SLACK"
 
+// Slack is sysmon's lengthened timer slack; never made outside Linux.
+type Slack struct {
+	Long, Normal time.Duration
+	Thread       int
+}
+
 // Lengthen does nothing outside Linux.
-func Lengthen() (time.Duration, int, error) { return 0, 0, nil }
+func Lengthen() (*Slack, error) { return nil, nil }
+
+// Settle does nothing outside Linux.
+func (s *Slack) Settle() (int, error) { return 0, nil }
+
+// Keep does nothing outside Linux.
+func (s *Slack) Keep(ctx context.Context, period time.Duration, report func(error)) {}
