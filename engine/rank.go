@@ -36,6 +36,10 @@ type Rank struct {
 
 	thread *cellThread // runs rank 0's cells (a worker runs them on its loop's goroutine)
 
+	// beforeCell runs before each cell: it gives threads that sysmon
+	// started their normal timer slack back (settleSysmon); nil in tests.
+	beforeCell func()
+
 	mu  sync.Mutex
 	out kernel.Output // where the running (or last) cell's output goes: to the labeller on rank 0, to rank 0 on a worker
 }
@@ -103,6 +107,9 @@ func (r *Rank) Session() *session.Session { return r.sess }
 // Execute runs one cell on this rank, sending its output to out; label
 // names the cell in errors ("cell 6").
 func (r *Rank) Execute(ctx context.Context, code, label string, out kernel.Output) doneReport {
+	if r.beforeCell != nil {
+		r.beforeCell()
+	}
 	r.setOutput(out)
 	r.bind(ctx)
 	start := time.Now()

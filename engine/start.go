@@ -69,7 +69,7 @@ func Run(ctx context.Context, log *slog.Logger, args []string, drive func(*Coord
 		return err
 	}
 	resumeGC()
-	settleSysmon(ctx, log, slack)
+	r.beforeCell = settleSysmon(ctx, log, slack)
 	log.Debug("interpreter ready", "after", time.Since(start))
 	if f.Rank() != 0 {
 		err = NewWorker(f, r, log).Run(ctx)

@@ -27,17 +27,21 @@ func quietSysmon(log *slog.Logger) *sysmon.Slack {
 // settleSysmon gives the threads that sysmon started during start-up
 // (while MPI_Init held this rank's Go processor, say) their normal timer
 // slack back, so that only sysmon's timers are late, and keeps doing so
-// for the threads it starts later, looking every sysmonCheck until ctx
-// ends.
-func settleSysmon(ctx context.Context, log *slog.Logger, s *sysmon.Slack) {
+// for the threads it starts later: looking every sysmonCheck until ctx
+// ends, and before each cell through the function it returns.
+func settleSysmon(ctx context.Context, log *slog.Logger, s *sysmon.Slack) func() {
+	report := func(err error) { log.Debug("threads that inherited sysmon's timer slack", "err", err) }
 	if s == nil {
-		return
+		return func() {}
 	}
-	go s.Keep(ctx, sysmonCheck, func(err error) {
-		log.Debug("threads that inherited sysmon's timer slack", "err", err)
-	})
+	go s.Keep(ctx, sysmonCheck, report)
+	return func() {
+		if err := s.Check(); err != nil {
+			report(err)
+		}
+	}
 }
 
-// sysmonCheck is how often a rank looks for threads that sysmon started:
-// rarely enough that a resting rank does not notice.
+// sysmonCheck is how often a resting rank looks for threads that sysmon
+// started: rarely enough that it does not notice.
 const sysmonCheck = 5 * time.Second

@@ -78,6 +78,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -93,6 +95,10 @@ type Slack struct {
 	Long   time.Duration // sysmon's
 	Normal time.Duration // every other thread's, as the process started
 	Thread int           // sysmon's thread id
+
+	created *pprof.Profile // the runtime's threads, for their count
+	mu      sync.Mutex     // one Settle at a time: the handler's state is the process's
+	seen    atomic.Int64   // the thread count the last Settle saw; -1 before the first
 }
 
 // Lengthen gives sysmon the timer slack of GOMPI_SYSMON_SLACK, or Default.
@@ -121,7 +127,9 @@ func Lengthen() (*Slack, error) {
 	if err := signal([]int{tid}, 0, long); err != nil {
 		return nil, fmt.Errorf("timer slack of thread %d: %w", tid, err)
 	}
-	return &Slack{Long: long, Normal: normal, Thread: tid}, nil
+	sl := &Slack{Long: long, Normal: normal, Thread: tid, created: pprof.Lookup("threadcreate")}
+	sl.seen.Store(-1)
+	return sl, nil
 }
 
 // Settle gives the threads that inherited sysmon's slack the normal one
@@ -129,10 +137,12 @@ func Lengthen() (*Slack, error) {
 // blocked call, such as MPI_Init, to a thread and none is idle), and a
 // thread inherits its creator's slack. Those threads run goroutines
 // afterwards, and a timer that one of them waits for in the network poller
-// would be up to the long slack late. Call it once the process has
-// started the threads it keeps (after MPI and the interpreter are up); it
-// returns how many threads it looked at.
+// would be up to the long slack late: a cell's time.Sleep(time.Millisecond)
+// took 2.2-2.5 ms. It returns how many threads it looked at.
 func (s *Slack) Settle() (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.seen.Store(int64(s.created.Count())) // before the threads are listed
 	ents, err := os.ReadDir("/proc/self/task")
 	if err != nil {
 		return 0, fmt.Errorf("list threads: %w", err)
@@ -149,30 +159,31 @@ func (s *Slack) Settle() (int, error) {
 	return len(tids), nil
 }
 
-// Keep settles now, and again, every period until ctx ends, whenever the
-// runtime has started threads since it last did: sysmon goes on starting
-// one now and then (and a thread that inherited its slack passes it on to
-// the threads it starts). Checking costs a look at the runtime's thread
-// count; report gets Settle's errors.
-func (s *Slack) Keep(ctx context.Context, period time.Duration, report func(error)) {
-	created := pprof.Lookup("threadcreate")
-	seen := created.Count() // before Settle lists the threads
-	if _, err := s.Settle(); err != nil {
-		report(err)
+// Check settles if the runtime has started threads since the last Settle.
+// Without new threads it costs a look at the runtime's count of them (a
+// walk of a list of a dozen), so it can run before every cell. A nil Slack
+// does nothing.
+func (s *Slack) Check() error {
+	if s == nil || int64(s.created.Count()) == s.seen.Load() {
+		return nil
 	}
+	_, err := s.Settle()
+	return err
+}
+
+// Keep checks every period until ctx ends, for the threads started while
+// no cell runs; report gets the errors.
+func (s *Slack) Keep(ctx context.Context, period time.Duration, report func(error)) {
 	t := time.NewTicker(period)
 	defer t.Stop()
 	for {
+		if err := s.Check(); err != nil {
+			report(err)
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-		}
-		if n := created.Count(); n != seen {
-			seen = n
-			if _, err := s.Settle(); err != nil {
-				report(err)
-			}
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -43,15 +44,21 @@ func threadFile(t *testing.T, name string) map[int]string {
 	return m
 }
 
+// lengthened is the one Lengthen of the test process: as in the kernel,
+// it must come before sysmon has started threads with its slack, since it
+// takes the calling thread's slack for the normal one.
+var lengthened = sync.OnceValues(func() (*Slack, error) {
+	os.Unsetenv(Env)
+	return Lengthen()
+})
+
 // TestOnlySysmonGetsTheSlack: Lengthen gives the long slack to one thread,
 // sysmon, and leaves every other thread's alone. sysmon is recognised by
 // what it does: while a goroutine makes system calls, it is the thread
 // that sleeps in nanosleep (the runtime's usleep) between its looks.
 func TestOnlySysmonGetsTheSlack(t *testing.T) {
-	t.Setenv(Env, "")
-	os.Unsetenv(Env)
 	before := threadFile(t, "timerslack_ns")
-	s, err := Lengthen()
+	s, err := lengthened()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,9 +109,7 @@ func TestOnlySysmonGetsTheSlack(t *testing.T) {
 // TestSettle: a thread that inherited sysmon's slack (here: a thread that
 // set it itself) gets the normal one back; sysmon keeps its own.
 func TestSettle(t *testing.T) {
-	t.Setenv(Env, "")
-	os.Unsetenv(Env)
-	s, err := Lengthen()
+	s, err := lengthened()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,5 +25,8 @@ func Lengthen() (*Slack, error) { return nil, nil }
 // Settle does nothing outside Linux.
 func (s *Slack) Settle() (int, error) { return 0, nil }
 
+// Check does nothing outside Linux.
+func (s *Slack) Check() error { return nil }
+
 // Keep does nothing outside Linux.
 func (s *Slack) Keep(ctx context.Context, period time.Duration, report func(error)) {}
