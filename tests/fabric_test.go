@@ -361,38 +361,58 @@ func skipKilledRankUnderMPICH(t *testing.T) {
 
 // checkSysmonSlack: in every rank, the Go runtime's monitor thread (the
 // lowest thread id after the main thread's) and no other thread has the 2
-// ms timer slack that keeps it from waking every 20 µs (internal/sysmon),
-// once the rank has rested for longer than it waits between its looks for
-// threads that sysmon started (engine.sysmonCheck).
-// Reading another thread's slack needs CAP_SYS_NICE, as root.
+// ms timer slack that keeps it from waking every 20 µs (internal/sysmon).
+// A thread that sysmon started inherits the slack until the rank's next
+// look (engine.sysmonCheck, 5 s), so one found with it must have lost it
+// 6 s later. Reading another process's slack needs CAP_SYS_NICE, as root.
 func checkSysmonSlack(t *testing.T, ranks []int, want int) {
 	t.Helper()
 	if len(ranks) != want {
 		t.Fatalf("found %d rank processes, want %d", len(ranks), want)
 	}
+	long := func(tid int) (bool, error) {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/timerslack_ns", tid))
+		if errors.Is(err, fs.ErrNotExist) {
+			return false, nil // the thread ended
+		}
+		return strings.TrimSpace(string(b)) == "2000000", err
+	}
+	var later []int // threads to look at again: [pid, tid, …]
 	for _, pid := range ranks {
 		ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
 		if err != nil {
 			t.Fatal(err)
 		}
-		var long []int
 		sysmon := 0
+		var tids []int
 		for _, e := range ents {
 			tid, _ := strconv.Atoi(e.Name())
+			tids = append(tids, tid)
 			if tid > pid && (sysmon == 0 || tid < sysmon) {
 				sysmon = tid
 			}
-			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/timerslack_ns", tid))
+		}
+		for _, tid := range tids {
+			l, err := long(tid)
 			if errors.Is(err, fs.ErrPermission) {
 				t.Log("sysmon's timer slack not checked: reading another process's needs CAP_SYS_NICE (run as root)")
 				return
 			}
-			if err == nil && strings.TrimSpace(string(b)) == "2000000" {
-				long = append(long, tid)
+			switch {
+			case tid == sysmon && !l:
+				t.Errorf("rank process %d: sysmon (thread %d) has not the 2 ms timer slack", pid, tid)
+			case tid != sysmon && l:
+				later = append(later, pid, tid)
 			}
 		}
-		if len(long) != 1 || long[0] != sysmon {
-			t.Errorf("rank process %d: threads %v have a 2 ms timer slack, want sysmon's (%d) alone", pid, long, sysmon)
+	}
+	if len(later) == 0 {
+		return
+	}
+	time.Sleep(6 * time.Second)
+	for i := 0; i < len(later); i += 2 {
+		if l, _ := long(later[i+1]); l {
+			t.Errorf("rank process %d: thread %d, not sysmon, still has the 2 ms timer slack after 6 s", later[i], later[i+1])
 		}
 	}
 }
