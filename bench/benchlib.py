@@ -17,6 +17,7 @@ import shutil
 import signal
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -266,8 +267,14 @@ class Job:
 
     def cleanup(self):
         """Remove the job's temporary directory (connection file, kernel log),
-        unless $BENCH_KEEP_LOGS is set."""
-        if not os.environ.get("BENCH_KEEP_LOGS"):
+        unless $BENCH_KEEP_LOGS is set or mpirun ended with a non-zero
+        status (a failed start, a shutdown that had to kill it): then the log
+        stays, and its path is printed."""
+        failed = self.proc.returncode not in (None, 0)
+        if failed:
+            print(f"benchlib: mpirun exited with {self.proc.returncode}; kept {self.log.name}",
+                  file=sys.stderr, flush=True)
+        if not os.environ.get("BENCH_KEEP_LOGS") and not failed:
             shutil.rmtree(self.dir, ignore_errors=True)
 
     def __enter__(self):
