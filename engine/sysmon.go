@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"time"
 
@@ -11,13 +12,17 @@ import (
 // quietSysmon gives the Go runtime's monitor thread a timer slack of 2 ms
 // (package sysmon says why and how): it woke 2-3 times per trivial cell,
 // which on a virtual machine was a fifth of a rank's CPU per cell. A
-// wrong GOMPI_SYSMON_SLACK is reported and leaves it alone. It returns
-// nil where the slack is unchanged.
+// wrong GOMPI_SYSMON_SLACK is a warning and leaves it alone; a rank that
+// cannot tell its sysmon (thread ids wrapped around) leaves it alone
+// quietly. It returns nil where the slack is unchanged.
 func quietSysmon(log *slog.Logger) *sysmon.Slack {
 	s, err := sysmon.Lengthen()
+	var bad *sysmon.SettingError
 	switch {
-	case err != nil:
+	case errors.As(err, &bad):
 		log.Warn("the Go runtime's monitor thread keeps its timer slack", "err", err)
+	case err != nil:
+		log.Debug("the Go runtime's monitor thread keeps its timer slack", "err", err)
 	case s != nil:
 		log.Debug("timer slack of the Go runtime's monitor thread", "slack", s.Long, "thread", s.Thread)
 	}

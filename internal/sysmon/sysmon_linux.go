@@ -26,11 +26,12 @@ static void gompi_sysmon_handler(int sig) {
 	__atomic_add_fetch(&gompi_sysmon_ran, 1, __ATOMIC_SEQ_CST);
 }
 
+// The signal: one that neither Go nor MPI uses.
+static int gompi_sysmon_sig(void) { return SIGRTMIN + 5; }
+
 // gompi_sysmon_signal runs the handler on each of the n threads tids of
 // this process (slack from -> to), waits up to ~0.1 s for them, and puts
 // the signal's old handler (Go's) back. It returns 0 or an errno value.
-static int gompi_sysmon_sig(void) { return SIGRTMIN + 5; }
-
 static int gompi_sysmon_signal(const int *tids, int n, long from, long to) {
 	int sig = gompi_sysmon_sig();
 	struct sigaction sa, old;
@@ -84,12 +85,6 @@ import (
 	"time"
 )
 
-// Default is sysmon's timer slack unless GOMPI_SYSMON_SLACK says otherwise.
-const Default = 2 * time.Millisecond
-
-// Env names the environment variable that overrides Default.
-const Env = "GOMPI_SYSMON_SLACK"
-
 // Slack is sysmon's lengthened timer slack.
 type Slack struct {
 	Long   time.Duration // sysmon's
@@ -109,7 +104,7 @@ func Lengthen() (*Slack, error) {
 	if v, ok := os.LookupEnv(Env); ok {
 		d, err := time.ParseDuration(v)
 		if err != nil || d < 0 || d > time.Second {
-			return nil, fmt.Errorf("%s=%q: want a duration from 0 to 1s, like 2ms", Env, v)
+			return nil, &SettingError{Value: v}
 		}
 		long = d
 	}
@@ -223,8 +218,10 @@ func signal(tids []int, from, to time.Duration) error {
 
 // Thread returns sysmon's thread id: the lowest id above the main
 // thread's. The runtime starts sysmon before anything else can start a
-// thread, and ids are handed out in increasing order (until they wrap
-// around, which takes pid_max threads on the whole machine).
+// thread, and ids are handed out in increasing order until they wrap
+// around at pid_max (32768 on small machines). A thread with an id below
+// the main thread's means they wrapped while the process started, and
+// then which thread is sysmon is not known: an error.
 func Thread() (int, error) {
 	ents, err := os.ReadDir("/proc/self/task")
 	if err != nil {
@@ -233,7 +230,14 @@ func Thread() (int, error) {
 	pid := os.Getpid()
 	var tids []int
 	for _, e := range ents {
-		if tid, err := strconv.Atoi(e.Name()); err == nil && tid > pid {
+		tid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if tid < pid {
+			return 0, fmt.Errorf("thread ids wrapped around while the process started (thread %d, process %d): sysmon not known", tid, pid)
+		}
+		if tid > pid {
 			tids = append(tids, tid)
 		}
 	}

@@ -7,12 +7,6 @@ import (
 	"time"
 )
 
-// Default is sysmon's timer slack on Linux.
-const Default = 2 * time.Millisecond
-
-// Env names the environment variable that overrides Default.
-const Env = "GOMPI_SYSMON_SLACK"
-
 // Slack is sysmon's lengthened timer slack; never made outside Linux.
 type Slack struct {
 	Long, Normal time.Duration
