@@ -61,12 +61,24 @@ func Run(ctx context.Context, log *slog.Logger, args []string, drive func(*Coord
 	limitStacks(log, f.Rank())
 	defer startProfile(f.Rank(), log)()
 	log.Debug("MPI and fabric up", "after", time.Since(start))
+	// Rank 0 builds its interpreter before it broadcasts where its
+	// lifeline listens, and the workers build theirs after they got that:
+	// when ranks outnumber cores, rank 0's build then does not share the
+	// cores with every worker's, and the kernel is ready for the frontend
+	// sooner; the workers build while the frontend sends its first cell.
+	var r *Rank
+	if f.Rank() == 0 {
+		if r, err = NewRank(f, args); err != nil {
+			return err
+		}
+	}
 	if l, err = openLifeline(ctx, f, log); err != nil {
 		return err
 	}
-	r, err := NewRank(f, args)
-	if err != nil {
-		return err
+	if f.Rank() != 0 {
+		if r, err = NewRank(f, args); err != nil {
+			return err
+		}
 	}
 	resumeGC()
 	r.beforeCell = settleSysmon(ctx, log, slack)
