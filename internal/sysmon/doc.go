@@ -22,11 +22,12 @@
 // whose handler, run on that thread, sets its slack; the handler is in
 // place only for that moment. A thread inherits its creator's slack, and
 // sysmon itself starts threads now and then (when it hands a processor
-// held by a blocked call to another thread and none is idle); Slack.Keep
-// gives those theirs back (the handler again, on each thread but sysmon)
-// once after start-up and whenever the runtime's count of threads grew,
-// looking every few seconds. So the timers of cells and of MPI waits are
-// not delayed, but for a few seconds at most on a thread sysmon just made.
+// held by a blocked call to another thread and none is idle); Settle
+// gives those theirs back (the handler again, on each thread but sysmon).
+// The kernel settles once start-up is over and then whenever the
+// runtime's count of threads grew: Check before each cell, Keep every few
+// seconds. So the timers of cells and of MPI waits are not delayed, but
+// on a thread sysmon made during a cell, until the next cell or look.
 //
 // GOMPI_SYSMON_SLACK sets the slack (a Go duration); "0" leaves sysmon
 // alone. Linux only.
