@@ -138,13 +138,13 @@ func (s *Slack) Settle() (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.seen.Store(int64(s.created.Count())) // before the threads are listed
-	ents, err := os.ReadDir("/proc/self/task")
+	all, err := threads()
 	if err != nil {
-		return 0, fmt.Errorf("list threads: %w", err)
+		return 0, err
 	}
 	var tids []int
-	for _, e := range ents {
-		if tid, err := strconv.Atoi(e.Name()); err == nil && tid != s.Thread && !blocksSignal(tid) {
+	for _, tid := range all {
+		if tid != s.Thread && !blocksSignal(tid) {
 			tids = append(tids, tid)
 		}
 	}
@@ -223,17 +223,13 @@ func signal(tids []int, from, to time.Duration) error {
 // the main thread's means they wrapped while the process started, and
 // then which thread is sysmon is not known: an error.
 func Thread() (int, error) {
-	ents, err := os.ReadDir("/proc/self/task")
+	all, err := threads()
 	if err != nil {
-		return 0, fmt.Errorf("list threads: %w", err)
+		return 0, err
 	}
 	pid := os.Getpid()
 	var tids []int
-	for _, e := range ents {
-		tid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
+	for _, tid := range all {
 		if tid < pid {
 			return 0, fmt.Errorf("thread ids wrapped around while the process started (thread %d, process %d): sysmon not known", tid, pid)
 		}
@@ -246,4 +242,19 @@ func Thread() (int, error) {
 	}
 	sort.Ints(tids)
 	return tids[0], nil
+}
+
+// threads lists this process's thread ids.
+func threads() ([]int, error) {
+	ents, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		return nil, fmt.Errorf("list threads: %w", err)
+	}
+	tids := make([]int, 0, len(ents))
+	for _, e := range ents {
+		if tid, err := strconv.Atoi(e.Name()); err == nil {
+			tids = append(tids, tid)
+		}
+	}
+	return tids, nil
 }
