@@ -279,6 +279,29 @@ func TestInterrupt(t *testing.T) {
 	}
 }
 
+// TestInterruptCompiledBlock: code blocked in a compiled call that ignores
+// interrupts cannot be stopped; the cell is reported interrupted after a
+// bounded wait, saying so, and the next cell runs.
+func TestInterruptCompiledBlock(t *testing.T) {
+	ts := newTestSession(t, Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan Result)
+	go func() { done <- ts.Execute(ctx, "var wg sync.WaitGroup\nwg.Add(1)\nwg.Wait()") }()
+	time.Sleep(200 * time.Millisecond)
+	cancel()
+	select {
+	case res := <-done:
+		if res.Err == nil || res.Err.Name != ErrInterrupted || !strings.Contains(res.Err.Value, "goes on in the background") {
+			t.Fatalf("err = %+v", res.Err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("not interrupted")
+	}
+	if got := plain(ts.run(t, "2 + 3")); got != "5" {
+		t.Errorf("after interrupt: %q", got)
+	}
+}
+
 // fakeMPI is a compiled package bound to a value, like the kernel's mpi.
 type fakeMPI struct{ rank int }
 

@@ -21,10 +21,11 @@ import (
 //
 //   - by a cell, through the API's package (a driver cell calling Call, or
 //     mpi.FunctionCall in any cell): Execute holds the run lock, and the
-//     interpreter is inside that cell's ExecuteWithContext. The lookups run
-//     on the spot; nested code must not take the lock (deadlock) nor start
-//     a second ExecuteWithContext that can stop the interpreter (the outer
-//     one already does, and yaegi's stop may run once).
+//     interpreter is inside that cell's execution. The lookups run on the
+//     spot; nested code must not take the lock (deadlock) nor start a
+//     second ExecuteWithContext (it would replace the channel the cell's
+//     interrupt closes). An interrupted cell waits until its code, nested
+//     runs included, has stopped (runChunk).
 //   - by the kernel between cells (a worker serving Call): the lock is free
 //     and is held for the work, so that no cell starts meanwhile.
 //
@@ -378,10 +379,9 @@ func (s *Session) ImportModule(ctx context.Context, path string) error {
 }
 
 // runNested runs code inside the running cell. Its context never fires
-// Done, so the nested ExecuteWithContext never stops the interpreter (the
-// running cell's does, on interrupt, and stop may run once); its Err
-// reports the interrupt, so that the nested run ends there rather than
-// going on with its next chunk.
+// Done: its chunks run inside the cell's execution (runChunk), which the
+// cell's interrupt stops; its Err reports the interrupt, so that the
+// nested run ends there rather than going on with its next chunk.
 func (s *Session) runNested(code string) (res Result) {
 	defer func() {
 		if r := recover(); r != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -362,6 +363,7 @@ func mustEval(t *testing.T, ts *testSession, src string) any {
 }
 
 func TestLookupNestedInterrupt(t *testing.T) {
+	earlier := goroutineHeads()
 	ts, _ := newAPISession(t)
 	ts.run(t, `func spin() int { n := 0; for { n++ }; return n }`)
 	for _, cell := range []string{
@@ -376,6 +378,11 @@ func TestLookupNestedInterrupt(t *testing.T) {
 		if res.Err == nil || res.Err.Name != ErrInterrupted {
 			t.Fatalf("%q: %+v", cell, res.Err)
 		}
+		// The interrupted cell's code, nested run included, has ended:
+		// the next cell's compile never races with it.
+		if g := goroutinesIn("yaegi/interp.(*Interpreter).Execute(", earlier); g != "" {
+			t.Fatalf("%q: after the interrupt a goroutine still runs the cell:\n%s", cell, g)
+		}
 	}
 	if strings.Contains(ts.out.String(), "not reached") {
 		t.Fatalf("output %q", ts.out.String())
@@ -383,4 +390,40 @@ func TestLookupNestedInterrupt(t *testing.T) {
 	if got := plain(ts.run(t, `mpi.RunCode("z := 5"); z`)); got != "5" {
 		t.Fatalf("after interrupts: %s", got)
 	}
+}
+
+// goroutinesIn returns the stacks of the goroutines with fn in their
+// stack, or "", leaving out those whose first line is in skip (a goroutine
+// of an earlier test, as goroutineHeads gives them).
+func goroutinesIn(fn string, skip map[string]bool) string {
+	var out []string
+	for _, g := range goroutineStacks() {
+		if strings.Contains(g, fn) && !skip[goroutineID(g)] {
+			out = append(out, g)
+		}
+	}
+	return strings.Join(out, "\n\n")
+}
+
+// goroutineHeads returns the ids of the goroutines now running.
+func goroutineHeads() map[string]bool {
+	ids := map[string]bool{}
+	for _, g := range goroutineStacks() {
+		ids[goroutineID(g)] = true
+	}
+	return ids
+}
+
+func goroutineStacks() []string {
+	buf := make([]byte, 1<<20)
+	return strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n")
+}
+
+// goroutineID is "goroutine 94" for a stack that starts "goroutine 94 [...".
+func goroutineID(stack string) string {
+	f := strings.Fields(stack)
+	if len(f) < 2 {
+		return ""
+	}
+	return f[0] + " " + f[1]
 }

@@ -511,7 +511,11 @@ func (s *Session) eval(ctx context.Context, src string) (v reflect.Value, e *Err
 		return v, newError(ErrCompile, s.NameTypes(err.Error()), nil)
 	}
 	growFrame(ip)
-	v, err = ip.ExecuteWithContext(ctx, prog)
+	v, err = runChunk(ctx, ip, prog)
+	if errors.Is(err, errStillRunning) {
+		// What forgetCompiled drops the running code may still reach.
+		return reflect.Value{}, newError(ErrInterrupted, "interrupted: "+err.Error(), nil)
+	}
 	forgetCompiled(ip)
 	forgetFiles(ip, base, src)
 	if err != nil || ctx.Err() != nil {
