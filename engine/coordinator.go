@@ -62,6 +62,13 @@ func NewCoordinator(f *Fabric, r *Rank, l *lifeline, log *slog.Logger) *Coordina
 	return c
 }
 
+// PlainThread runs f on a thread with the process's normal timer slack,
+// which the C threads f starts inherit (libzmq's, at the first socket of
+// a context): only sysmon is to have a long one (internal/sysmon).
+func (c *Coordinator) PlainThread(f func() error) error {
+	return c.rank.slack.Plain(f)
+}
+
 // deathGrace is how long rank 0 lets the launcher end the job after a worker
 // died before it ends the job itself: OpenMPI's mpirun does so at once
 // (SIGTERM), while MPICH's Hydra, started with -disable-auto-cleanup, leaves

@@ -10,6 +10,7 @@ import (
 	"github.com/traefik/yaegi/interp"
 
 	"github.com/gompi-kernel/gompi-kernel/compile"
+	"github.com/gompi-kernel/gompi-kernel/internal/sysmon"
 	"github.com/gompi-kernel/gompi-kernel/kernel"
 	"github.com/gompi-kernel/gompi-kernel/kernel/display"
 	"github.com/gompi-kernel/gompi-kernel/kernel/session"
@@ -39,6 +40,9 @@ type Rank struct {
 	// beforeCell runs before each cell: it gives threads that sysmon
 	// started their normal timer slack back (settleSysmon); nil in tests.
 	beforeCell func()
+	// slack is sysmon's lengthened timer slack; nil if unchanged or in
+	// tests.
+	slack *sysmon.Slack
 
 	mu  sync.Mutex
 	out kernel.Output // where the running (or last) cell's output goes: to the labeller on rank 0, to rank 0 on a worker

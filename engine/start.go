@@ -81,7 +81,7 @@ func Run(ctx context.Context, log *slog.Logger, args []string, drive func(*Coord
 		}
 	}
 	resumeGC()
-	r.beforeCell = settleSysmon(ctx, log, slack)
+	r.slack, r.beforeCell = slack, settleSysmon(ctx, log, slack)
 	log.Debug("interpreter ready", "after", time.Since(start))
 	if f.Rank() != 0 {
 		err = NewWorker(f, r, log).Run(ctx)

@@ -33,11 +33,15 @@ func quietSysmon(log *slog.Logger) *sysmon.Slack {
 // (while MPI_Init held this rank's Go processor, say) their normal timer
 // slack back, so that only sysmon's timers are late, and keeps doing so
 // for the threads it starts later: looking every sysmonCheck until ctx
-// ends, and before each cell through the function it returns.
+// ends, and before each cell through the function it returns. The first
+// look is done before it returns, before rank 0 opens its Jupyter sockets.
 func settleSysmon(ctx context.Context, log *slog.Logger, s *sysmon.Slack) func() {
 	report := func(err error) { log.Debug("threads that inherited sysmon's timer slack", "err", err) }
 	if s == nil {
 		return func() {}
+	}
+	if _, err := s.Settle(); err != nil {
+		report(err)
 	}
 	go s.Keep(ctx, sysmonCheck, report)
 	return func() {

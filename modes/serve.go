@@ -111,7 +111,9 @@ func serve(ctx context.Context, cfg Config, coord *engine.Coordinator, log *slog
 		}()
 	}
 	if srv == nil {
-		if srv, err = jupyter.Listen(info, log); err != nil {
+		// libzmq's threads start here; listenEarly's started before
+		// sysmon's slack was lengthened.
+		if err = coord.PlainThread(func() (err error) { srv, err = jupyter.Listen(info, log); return err }); err != nil {
 			return fmt.Errorf("listen on %s: %w", path, err)
 		}
 	}

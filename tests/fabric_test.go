@@ -320,7 +320,8 @@ func TestIdleRanksRest(t *testing.T) {
 		limit float64
 	}{{4, 0.02}, {16, 0.05}} {
 		t.Run(fmt.Sprintf("ranks=%d", tc.ranks), func(t *testing.T) {
-			k := startKernel(t, tc.ranks)
+			// Debug: a failure shows the ranks' sysmon lines.
+			k := startKernel(t, tc.ranks, "--log-level", "debug")
 			drive(t, k.connFile, exec1(`x := 1`))
 			time.Sleep(3 * time.Second) // let the pollers' backoff settle
 			pids := append(descendantsOf(k.cmd.Process.Pid), k.cmd.Process.Pid)
@@ -412,9 +413,26 @@ func checkSysmonSlack(t *testing.T, ranks []int, want int) {
 	time.Sleep(6 * time.Second)
 	for i := 0; i < len(later); i += 2 {
 		if l, _ := long(later[i+1]); l {
-			t.Errorf("rank process %d: thread %d, not sysmon, still has the 2 ms timer slack after 6 s", later[i], later[i+1])
+			t.Errorf("rank process %d: thread %d, not sysmon, still has the 2 ms timer slack after 6 s (%s)", later[i], later[i+1], threadInfo(later[i], later[i+1]))
 		}
 	}
+}
+
+// threadInfo says what a failure needs to know of thread tid of process
+// pid: its name, blocked signals, where it waits.
+func threadInfo(pid, tid int) string {
+	dir := fmt.Sprintf("/proc/%d/task/%d/", pid, tid)
+	comm, _ := os.ReadFile(dir + "comm")
+	wchan, _ := os.ReadFile(dir + "wchan")
+	blk := ""
+	if b, err := os.ReadFile(dir + "status"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "SigBlk:"); ok {
+				blk = strings.TrimSpace(v)
+			}
+		}
+	}
+	return fmt.Sprintf("name %q, SigBlk %s, waits in %s", strings.TrimSpace(string(comm)), blk, wchan)
 }
 
 // descendantsOf lists the processes below pid: OpenMPI's mpirun starts

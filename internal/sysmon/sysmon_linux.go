@@ -68,6 +68,7 @@ static int gompi_sysmon_signal(const int *tids, int n, long from, long to) {
 }
 
 static long gompi_sysmon_own(void) { return prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0); }
+static void gompi_sysmon_set_own(long ns) { prctl(PR_SET_TIMERSLACK, (unsigned long)ns, 0, 0, 0); }
 */
 import "C"
 
@@ -75,6 +76,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"sort"
 	"strconv"
@@ -152,6 +154,25 @@ func (s *Slack) Settle() (int, error) {
 		return len(tids), fmt.Errorf("timer slack of %d threads: %w", len(tids), err)
 	}
 	return len(tids), nil
+}
+
+// Plain runs f locked to the calling goroutine's thread, which has the
+// normal slack while f runs and keeps it afterwards. Threads that C code in
+// f starts inherit it: libzmq starts its I/O threads at a context's first
+// socket, and they block every signal, so that Settle cannot reach them
+// later. (The calling thread may be one that sysmon started and that has
+// not been settled yet.) f runs even where the slack cannot be set (it
+// always can: a thread sets its own); a nil Slack just runs f.
+func (s *Slack) Plain(f func() error) error {
+	if s == nil {
+		return f()
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if time.Duration(C.gompi_sysmon_own()) != s.Normal {
+		C.gompi_sysmon_set_own(C.long(s.Normal))
+	}
+	return f()
 }
 
 // Check settles if the runtime has started threads since the last Settle.

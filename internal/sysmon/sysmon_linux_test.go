@@ -152,3 +152,37 @@ func TestBadSlackSetting(t *testing.T) {
 		t.Errorf("Lengthen with %s=0: %v, %v; want nothing done", Env, s, err)
 	}
 }
+
+// TestPlain: f runs on a thread with the normal slack, which the threads
+// it starts inherit, even where the calling thread had inherited sysmon's.
+func TestPlain(t *testing.T) {
+	s, err := lengthened()
+	if err != nil {
+		t.Fatal(err)
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if err := unix.Prctl(unix.PR_SET_TIMERSLACK, uintptr(s.Long), 0, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	self := unix.Gettid()
+	var inside, slack int
+	err = s.Plain(func() error {
+		inside = unix.Gettid()
+		slack, _ = unix.PrctlRetInt(unix.PR_GET_TIMERSLACK, 0, 0, 0, 0)
+		return errors.New("f's error")
+	})
+	if time.Duration(slack) != s.Normal {
+		t.Errorf("f ran with a slack of %v, want %v", time.Duration(slack), s.Normal)
+	}
+	if err == nil || err.Error() != "f's error" {
+		t.Errorf("Plain returned %v, want f's error", err)
+	}
+	if inside != self {
+		t.Errorf("f ran on thread %d, not on the calling (locked) thread %d", inside, self)
+	}
+	want := strconv.FormatInt(int64(s.Normal), 10)
+	if got := threadFile(t, "timerslack_ns")[self]; got != want {
+		t.Errorf("thread %d: slack %s ns after Plain, want %s", self, got, want)
+	}
+}

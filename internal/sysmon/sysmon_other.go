@@ -19,6 +19,9 @@ func Lengthen() (*Slack, error) { return nil, nil }
 // Settle does nothing outside Linux.
 func (s *Slack) Settle() (int, error) { return 0, nil }
 
+// Plain runs f.
+func (s *Slack) Plain(f func() error) error { return f() }
+
 // Check does nothing outside Linux.
 func (s *Slack) Check() error { return nil }
 
