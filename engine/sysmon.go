@@ -12,9 +12,9 @@ import (
 // quietSysmon gives the Go runtime's monitor thread a timer slack of 2 ms
 // (package sysmon says why and how): it woke 2-3 times per trivial cell,
 // which on a virtual machine was a fifth of a rank's CPU per cell. A
-// wrong GOMPI_SYSMON_SLACK is a warning and leaves it alone; a rank that
-// cannot tell its sysmon (thread ids wrapped around) leaves it alone
-// quietly. It returns nil where the slack is unchanged.
+// wrong GOMPI_SYSMON_SLACK is a warning and leaves it alone; any other
+// failure leaves it alone quietly (a debug line). It returns nil where the
+// slack is unchanged.
 func quietSysmon(log *slog.Logger) *sysmon.Slack {
 	s, err := sysmon.Lengthen()
 	var bad *sysmon.SettingError

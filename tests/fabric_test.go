@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gompi-kernel/gompi-kernel/internal/mpiimpl"
+	"github.com/gompi-kernel/gompi-kernel/internal/sysmon"
 )
 
 // TestCellMPI is the cell-side MPI package on a real 4-rank kernel:
@@ -361,7 +362,7 @@ func skipKilledRankUnderMPICH(t *testing.T) {
 }
 
 // checkSysmonSlack: in every rank, the Go runtime's monitor thread (the
-// lowest thread id after the main thread's) and no other thread has the 2
+// oldest thread after the main one, sysmon.FirstThread) and no other has the 2
 // ms timer slack that keeps it from waking every 20 µs (internal/sysmon).
 // A thread that sysmon started inherits the slack until the rank's next
 // look (engine.sysmonCheck, 5 s), so one found with it must have lost it
@@ -384,15 +385,12 @@ func checkSysmonSlack(t *testing.T, ranks []int, want int) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		sysmon := 0
 		var tids []int
 		for _, e := range ents {
 			tid, _ := strconv.Atoi(e.Name())
 			tids = append(tids, tid)
-			if tid > pid && (sysmon == 0 || tid < sysmon) {
-				sysmon = tid
-			}
 		}
+		first, _ := sysmon.FirstThread(pid, tids)
 		for _, tid := range tids {
 			l, err := long(tid)
 			if errors.Is(err, fs.ErrPermission) {
@@ -400,9 +398,9 @@ func checkSysmonSlack(t *testing.T, ranks []int, want int) {
 				return
 			}
 			switch {
-			case tid == sysmon && !l:
+			case tid == first && !l:
 				t.Errorf("rank process %d: sysmon (thread %d) has not the 2 ms timer slack", pid, tid)
-			case tid != sysmon && l:
+			case tid != first && l:
 				later = append(later, pid, tid)
 			}
 		}

@@ -17,8 +17,10 @@
 //
 // How: a thread's timer slack can be set only by the thread itself (or by
 // a process with CAP_SYS_NICE). sysmon is the first thread the runtime
-// makes, before any Go code runs, so it is the process's thread with the
-// lowest id after the main thread's. Lengthen sends that thread a signal
+// makes, before any Go code runs, so it is the process's oldest thread
+// after the main one: the lowest id above the main thread's, or, where
+// ids wrapped around at pid_max as the process started, the lowest below
+// it (FirstThread). Lengthen sends that thread a signal
 // whose handler, run on that thread, sets its slack; the handler is in
 // place only for that moment. A thread inherits its creator's slack, and
 // sysmon itself starts threads now and then (when it hands a processor

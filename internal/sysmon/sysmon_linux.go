@@ -78,7 +78,6 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -237,32 +236,19 @@ func signal(tids []int, from, to time.Duration) error {
 	return nil
 }
 
-// Thread returns sysmon's thread id: the lowest id above the main
-// thread's. The runtime starts sysmon before anything else can start a
-// thread, and ids are handed out in increasing order until they wrap
-// around at pid_max (32768 on small machines). A thread with an id below
-// the main thread's means they wrapped while the process started, and
-// then which thread is sysmon is not known: an error.
+// Thread returns sysmon's thread id. The runtime starts sysmon before
+// anything else can start a thread, so it is the process's oldest thread
+// after the main one (FirstThread).
 func Thread() (int, error) {
 	all, err := threads()
 	if err != nil {
 		return 0, err
 	}
-	pid := os.Getpid()
-	var tids []int
-	for _, tid := range all {
-		if tid < pid {
-			return 0, fmt.Errorf("thread ids wrapped around while the process started (thread %d, process %d): sysmon not known", tid, pid)
-		}
-		if tid > pid {
-			tids = append(tids, tid)
-		}
-	}
-	if len(tids) == 0 {
+	tid, ok := FirstThread(os.Getpid(), all)
+	if !ok {
 		return 0, fmt.Errorf("no thread besides the main one")
 	}
-	sort.Ints(tids)
-	return tids[0], nil
+	return tid, nil
 }
 
 // threads lists this process's thread ids.
