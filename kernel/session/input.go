@@ -31,7 +31,7 @@ func (r *stdinReader) Read(p []byte) (int, error) {
 		// The prompt a cell printed must reach the frontend first.
 		r.s.out.sync()
 		r.s.errs.sync()
-		line, err := ask("", false)
+		line, err := r.s.askInterruptibly(ask)
 		if err != nil {
 			return 0, fmt.Errorf("read input: %v: %w", err, io.EOF)
 		}
@@ -40,6 +40,28 @@ func (r *stdinReader) Read(p []byte) (int, error) {
 	n := copy(p, r.buf)
 	r.buf = r.buf[n:]
 	return n, nil
+}
+
+// askInterruptibly asks for a line and waits for it, or for the running
+// cell's interrupt: an interrupted cell must not wait for its code to
+// stop (runChunk) while that code waits for the frontend. The question
+// stays asked; a late answer is dropped.
+func (s *Session) askInterruptibly(ask func(prompt string, password bool) (string, error)) (string, error) {
+	type answer struct {
+		line string
+		err  error
+	}
+	answered := make(chan answer, 1)
+	go func() {
+		line, err := ask("", false)
+		answered <- answer{line, err}
+	}()
+	select {
+	case a := <-answered:
+		return a.line, a.err
+	case <-s.intr.current():
+		return "", errors.New("interrupted")
+	}
 }
 
 // inputExports makes bufio readers and scanners made on os.Stdin read
