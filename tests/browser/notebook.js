@@ -501,6 +501,16 @@ async function main() {
       cell,
     );
     const secs = (Date.now() - t0) / 1000;
+    // The error comes on iopub, the reply that numbers the prompt on shell,
+    // and the idle of the interrupt_request on iopub too: either may be
+    // shown before the error is.
+    await waitFor(
+      page,
+      (i) => [...document.querySelectorAll('#notebook-container .cell')[i].querySelectorAll('.output_area')].some((a) => /Interrupted/.test(a.innerText)),
+      10000,
+      'the cell to say Interrupted',
+      cell,
+    );
     await waitFor(page, kernelIdle, 10000, 'the kernel to be idle');
     const v = await cellView(page, cell);
     check(!/slept/.test(v.outputText), `the sleep was not interrupted:\n${v.outputText}`);
