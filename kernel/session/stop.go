@@ -2,7 +2,7 @@ package session
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"reflect"
 	"sync"
 	"sync/atomic"
@@ -34,11 +34,11 @@ const (
 
 // errStillRunning marks an interrupted chunk whose code did not stop within
 // stopGrace.
-var errStillRunning = errors.New("the cell's code did not stop within 1s (it is inside a compiled call that ignores interrupts) and goes on in the background")
+var errStillRunning = fmt.Errorf("the cell's code did not stop within %v (it is inside a compiled call that ignores interrupts) and goes on in the background", stopGrace)
 
 // runChunk executes a compiled chunk under ctx. A nested chunk (run by
-// mpi.RunCode or a lookup from within a running cell, ctx an interruptCtx)
-// runs inside the cell's execution, which its interrupt stops; a chunk
+// mpi.RunCode from within a running cell, ctx an interruptCtx) runs
+// inside the cell's execution, which its interrupt stops; a chunk
 // whose ctx can fire runs on a goroutine of its own, and an interrupt stops
 // it and waits for it (see stopGrace).
 func runChunk(ctx context.Context, ip *interp.Interpreter, prog *interp.Program) (reflect.Value, error) {
